@@ -1,0 +1,168 @@
+# cohook: `make` builds lib/libcohook.{a,so} and the tools; see `make help`.
+#
+# Flavours share the sources and differ in flags and output folder:
+#   release -> lib/, bin/ and build/release      asan -> build/asan      tsan -> build/tsan
+#   aarch64 -> build/aarch64 (cross compiled with Debian's g++-aarch64-linux-gnu, run under qemu)
+
+PREFIX ?= /usr/local
+FLAVOUR ?= release
+# Parallel work trees may set BUILD_ROOT to keep their objects apart.
+BUILD_ROOT ?= build
+OUT := $(BUILD_ROOT)/$(FLAVOUR)
+
+ifeq ($(FLAVOUR),aarch64)
+CXX := aarch64-linux-gnu-g++
+endif
+ARCH := $(shell $(CXX) -dumpmachine | cut -d- -f1)
+ifeq ($(ARCH),x86_64)
+SWITCH_ASM := coctx/switch_x86_64_sysv_elf_gas.S
+else ifeq ($(ARCH),aarch64)
+SWITCH_ASM := coctx/switch_arm64_aapcs_elf_gas.S
+else
+$(error cohook has a context switch for x86_64 and aarch64 only, not $(ARCH))
+endif
+
+WARN := -Wall -Wextra
+CXXFLAGS_COMMON := -std=c++20 -g $(WARN) -pthread -fPIC -I. -Iinclude -MMD -MP
+ifeq ($(FLAVOUR),asan)
+CXXFLAGS_FLAVOUR := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS_FLAVOUR := -fsanitize=address,undefined
+else ifeq ($(FLAVOUR),tsan)
+CXXFLAGS_FLAVOUR := -O1 -fsanitize=thread
+LDFLAGS_FLAVOUR := -fsanitize=thread
+else
+CXXFLAGS_FLAVOUR := -O2
+endif
+# The library keeps everything hidden but the public API and the interposed C symbols.
+LIB_CXXFLAGS := $(CXXFLAGS_COMMON) $(CXXFLAGS_FLAVOUR) -fvisibility=hidden -fvisibility-inlines-hidden
+APP_CXXFLAGS := $(CXXFLAGS_COMMON) $(CXXFLAGS_FLAVOUR)
+LIB_LDLIBS := -ldl -pthread
+
+LIB_SRCS := $(wildcard coctx/*.cc poller/*.cc sched/*.cc hook/*.cc compat/*.cc) $(SWITCH_ASM)
+LIB_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(LIB_SRCS))
+
+ifeq ($(FLAVOUR)$(BUILD_ROOT),releasebuild)
+LIBDIR := lib
+BINDIR := bin
+else
+LIBDIR := $(OUT)/lib
+BINDIR := $(OUT)/bin
+endif
+STATIC_LIB := $(LIBDIR)/libcohook.a
+SHARED_LIB := $(LIBDIR)/libcohook.so
+
+TEST_SRCS := $(wildcard test/*_test.cc)
+TEST_BINS := $(patsubst test/%.cc,$(OUT)/test/%,$(TEST_SRCS))
+TEST_SUPPORT := $(patsubst %.cc,$(OUT)/app/%.o,$(wildcard test/support/*.cc))
+BENCH_SRCS := $(wildcard bench/*_bench.cc)
+BENCH_BINS := $(patsubst bench/%.cc,$(OUT)/bench/%,$(BENCH_SRCS))
+EXAMPLE_SRCS := $(wildcard examples/*.cc)
+EXAMPLE_BINS := $(patsubst examples/%.cc,$(BINDIR)/%,$(EXAMPLE_SRCS))
+TOOL_SRCS := $(wildcard tools/*.cc)
+TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS))
+
+ABSL_LIBS := $(shell pkg-config --libs absl_flags_parse absl_str_format absl_time 2>/dev/null)
+GTEST_LIBS := -lgmock -lgtest -lgtest_main
+BENCH_LIBS := -lbenchmark
+
+.PHONY: all lib deps test asan tsan bench demo install cross clean help examples tools
+all: lib tools examples
+
+help:
+	@echo "make            build lib/libcohook.{a,so}, bin/ tools and examples"
+	@echo "make test       build and run the GoogleTest suites (and the aarch64 cross build)"
+	@echo "make asan|tsan  run the suites under AddressSanitizer / ThreadSanitizer"
+	@echo "make bench      run the microbenchmarks (Google Benchmark)"
+	@echo "make demo       run a bundled server under load, side by side with the alternatives"
+	@echo "make install PREFIX=/usr/local   headers, libraries, tools, cohook.pc"
+	@echo "make deps       install missing Debian packages (other targets call it)"
+
+# Every build target first makes sure the packages are there; it is quiet when they are.
+deps:
+	@scripts/install-deps.sh
+
+lib: $(STATIC_LIB) $(SHARED_LIB)
+tools: $(TOOL_BINS)
+examples: $(EXAMPLE_BINS)
+
+$(OUT)/obj/%.cc.o: %.cc | deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(LIB_CXXFLAGS) -c $< -o $@
+
+$(OUT)/obj/%.S.o: %.S | deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(LIB_CXXFLAGS) -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CXX) -shared -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) -Wl,-z,now -Wl,-z,relro
+
+# Tests, benchmarks, examples and tools link the static library, so hooks are linked in too.
+$(OUT)/app/%.o: %.cc | deps
+	@mkdir -p $(dir $@)
+	$(CXX) $(APP_CXXFLAGS) -c $< -o $@
+
+$(OUT)/test/%: $(OUT)/app/test/%.o $(TEST_SUPPORT) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $< $(TEST_SUPPORT) $(STATIC_LIB) $(LDFLAGS_FLAVOUR) $(GTEST_LIBS) $(ABSL_LIBS) $(LIB_LDLIBS)
+
+$(OUT)/bench/%: $(OUT)/app/bench/%.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $< $(STATIC_LIB) $(LDFLAGS_FLAVOUR) $(BENCH_LIBS) $(ABSL_LIBS) $(LIB_LDLIBS)
+
+$(BINDIR)/%: $(OUT)/app/examples/%.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $< $(STATIC_LIB) $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
+
+$(BINDIR)/%: $(OUT)/app/tools/%.o
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) build-tests
+	@scripts/run-tests.sh $(OUT) $(FLAVOUR)
+ifeq ($(FLAVOUR),release)
+	@$(MAKE) --no-print-directory cross
+endif
+
+.PHONY: build-tests
+build-tests: $(TEST_BINS) $(SHARED_LIB) $(EXAMPLE_BINS) $(TOOL_BINS)
+
+asan:
+	@$(MAKE) --no-print-directory FLAVOUR=asan test
+tsan:
+	@$(MAKE) --no-print-directory FLAVOUR=tsan test
+
+# aarch64: build the library and the context-switch test, then run that test under qemu-user.
+cross: deps
+	@$(MAKE) --no-print-directory FLAVOUR=aarch64 $(BUILD_ROOT)/aarch64/lib/libcohook.so $(BUILD_ROOT)/aarch64/cross/switch_check
+	@scripts/run-cross.sh $(BUILD_ROOT)/aarch64/cross/switch_check
+
+# A gtest-free check of the switch, built for whatever $(CXX) targets (aarch64 under `make cross`).
+$(OUT)/cross/switch_check: $(OUT)/app/test/cross/switch_check.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) -static -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
+
+demo: all
+	@scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include/cohook/compat $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/cohook/*.hpp $(DESTDIR)$(PREFIX)/include/cohook/
+	install -m 644 include/cohook/compat/*.h $(DESTDIR)$(PREFIX)/include/cohook/compat/
+	install -m 644 $(STATIC_LIB) $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/
+	$(if $(TOOL_BINS),install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/cohook.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cohook.pc
+
+clean:
+	rm -rf build lib bin
+
+-include $(shell find $(OUT) -name '*.d' 2>/dev/null)

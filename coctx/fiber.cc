@@ -1,0 +1,214 @@
+#include "coctx/fiber.h"
+
+#include <pthread.h>
+#include <valgrind/valgrind.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "coctx/sanitizers.h"
+
+namespace cohook::coctx {
+namespace {
+
+thread_local Fiber* t_running = nullptr;
+
+// Copies a stack image. Under ASan the bytes include other frames' redzones, which are poisoned
+// by design; a plain memcpy would be checked against them, so copy word by word, unchecked.
+COHOOK_NO_SANITIZE_ADDRESS void copy_stack_bytes(char* to, const char* from, std::size_t n) {
+#if COHOOK_ASAN
+  auto* t = reinterpret_cast<std::uint64_t*>(to);
+  auto* f = reinterpret_cast<const std::uint64_t*>(from);
+  for (std::size_t i = 0; i < n / 8; ++i) {
+    t[i] = f[i];
+    asm volatile("" ::: "memory");  // keep the compiler from turning the loop into memcpy
+  }
+  for (std::size_t i = n / 8 * 8; i < n; ++i) to[i] = from[i];
+#else
+  std::memcpy(to, from, n);
+#endif
+}
+
+struct CopyRequest {
+  Fiber* next;
+  void* transfer;
+};
+
+}  // namespace
+
+// The copier runs on a small private stack so that it can overwrite a shared stack that the
+// fiber asking for the switch was running on a moment before.
+struct Copier {
+  StackSpan span;
+  Fiber fiber;
+  Copier(EntryFn loop) : span(StackPool::this_thread().acquire(kMinStackSize)), fiber(span, loop, nullptr) {}
+  ~Copier() { StackPool::this_thread().release(span); }
+};
+
+namespace {
+Copier& copier(EntryFn loop) {
+  static thread_local Copier c(loop);
+  return c;
+}
+}  // namespace
+
+Fiber& Fiber::thread_fiber() {
+  static thread_local Fiber fiber{ThreadTag{}};
+  return fiber;
+}
+
+Fiber& Fiber::running() {
+  if (t_running == nullptr) t_running = &thread_fiber();
+  return *t_running;
+}
+
+Fiber::Fiber(ThreadTag) {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* low = nullptr;
+    std::size_t size = 0;
+    if (pthread_attr_getstack(&attr, &low, &size) == 0) stack_ = StackSpan{static_cast<char*>(low), size, false};
+    pthread_attr_destroy(&attr);
+  }
+#if COHOOK_TSAN
+  tsan_fiber_ = __tsan_get_current_fiber();
+#endif
+}
+
+Fiber::Fiber(const StackSpan& stack, EntryFn entry, void* data) : stack_(stack), entry_(entry), entry_data_(data) {
+  ctx_ = make_context(stack.low, stack.size, &Fiber::start, this);
+  valgrind_id_ = VALGRIND_STACK_REGISTER(stack.low, stack.high());
+#if COHOOK_TSAN
+  tsan_fiber_ = __tsan_create_fiber(0);
+  owns_tsan_fiber_ = true;
+#endif
+}
+
+Fiber::Fiber(SharedStack& shared, EntryFn entry, void* data)
+    : stack_(shared.span()), entry_(entry), entry_data_(data), shared_(&shared) {
+  // The shared stack may be occupied now, so the first frame is built aside and kept as this
+  // fiber's image; it holds no pointers into itself, so it can be placed at the stack's top later.
+  alignas(16) char scratch[256];
+  Context c = make_context(scratch, sizeof scratch, &Fiber::start, this);
+  image_size_ = static_cast<std::size_t>(scratch + sizeof scratch - static_cast<char*>(c.sp));
+  image_capacity_ = 1024;
+  image_ = static_cast<char*>(std::malloc(image_capacity_));
+  if (image_ == nullptr) std::abort();
+  std::memcpy(image_, c.sp, image_size_);
+  ctx_.sp = shared.span().high() - image_size_;
+#if COHOOK_TSAN
+  tsan_fiber_ = __tsan_create_fiber(0);
+  owns_tsan_fiber_ = true;
+#endif
+}
+
+Fiber::~Fiber() {
+  if (shared_ != nullptr && shared_->occupant_ == this) shared_->occupant_ = nullptr;
+  std::free(image_);
+  if (valgrind_id_ != 0) VALGRIND_STACK_DEREGISTER(valgrind_id_);
+#if COHOOK_TSAN
+  if (owns_tsan_fiber_) __tsan_destroy_fiber(tsan_fiber_);
+#endif
+}
+
+void Fiber::start(void* fiber, void* transfer) {
+  auto* self = static_cast<Fiber*>(fiber);
+#if COHOOK_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
+  self->entry_(self->entry_data_, transfer);
+  std::abort();  // unreachable: entry functions leave through exit_to
+}
+
+void* Fiber::jump(Fiber& next, void* transfer, bool exiting) {
+  t_running = &next;
+#if COHOOK_ASAN
+  __sanitizer_start_switch_fiber(exiting ? nullptr : &asan_fake_stack_, next.stack_.low, next.stack_.size);
+#else
+  (void)exiting;
+#endif
+#if COHOOK_TSAN
+  __tsan_switch_to_fiber(next.tsan_fiber_, 0);
+#endif
+  void* result = cohook_switch_context(&ctx_.sp, next.ctx_.sp, transfer);
+#if COHOOK_ASAN
+  __sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
+#endif
+  return result;
+}
+
+void* Fiber::switch_to(Fiber& next, void* transfer) {
+  if (next.shared_ != nullptr && next.shared_->occupant_ != &next) {
+    // We cannot copy over the stack we are standing on: let the copier do it.
+    if (shared_ == next.shared_) return switch_via_copier(next, transfer, false);
+    next.shared_->occupy(next);
+  }
+  return jump(next, transfer, false);
+}
+
+void Fiber::exit_to(Fiber& next, void* transfer) {
+  // An exiting fiber's frames are dead: give up the shared stack without saving them.
+  if (shared_ != nullptr && shared_->occupant_ == this) shared_->occupant_ = nullptr;
+  if (next.shared_ != nullptr && next.shared_->occupant_ != &next) {
+    if (shared_ == next.shared_) {
+      switch_via_copier(next, transfer, true);
+      std::abort();
+    }
+    next.shared_->occupy(next);
+  }
+  jump(next, transfer, true);
+  std::abort();  // an exited fiber is never resumed
+}
+
+void* Fiber::switch_via_copier(Fiber& next, void* transfer, bool exiting) {
+  CopyRequest request{&next, transfer};
+  return jump(copier(&Fiber::copier_loop).fiber, &request, exiting);
+}
+
+void Fiber::copier_loop(void*, void* transfer) {
+  Fiber& self = copier(&Fiber::copier_loop).fiber;
+  for (;;) {
+    // Read the request before occupy() overwrites the stack it lives on.
+    CopyRequest request = *static_cast<CopyRequest*>(transfer);
+    request.next->shared_->occupy(*request.next);
+    transfer = self.jump(*request.next, request.transfer, false);
+  }
+}
+
+void Fiber::save_image() {
+  std::size_t size = static_cast<std::size_t>(shared_->span_.high() - static_cast<char*>(ctx_.sp));
+  if (size > image_capacity_) {
+    std::size_t capacity = image_capacity_ * 2 > size ? image_capacity_ * 2 : size;
+    char* grown = static_cast<char*>(std::realloc(image_, capacity));
+    if (grown == nullptr) std::abort();
+    image_ = grown;
+    image_capacity_ = capacity;
+  }
+  copy_stack_bytes(image_, static_cast<const char*>(ctx_.sp), size);
+  image_size_ = size;
+}
+
+void Fiber::restore_image() { copy_stack_bytes(static_cast<char*>(ctx_.sp), image_, image_size_); }
+
+SharedStack::SharedStack(std::size_t size) : span_(StackPool::this_thread().acquire(size)) {
+  valgrind_id_ = VALGRIND_STACK_REGISTER(span_.low, span_.high());
+}
+
+SharedStack::~SharedStack() {
+  VALGRIND_STACK_DEREGISTER(valgrind_id_);
+  StackPool::this_thread().release(span_);
+}
+
+void SharedStack::occupy(Fiber& fiber) {
+  if (occupant_ == &fiber) return;
+  if (occupant_ != nullptr) occupant_->save_image();
+  occupant_ = &fiber;
+#if COHOOK_ASAN
+  // The shadow still describes the previous occupant's frames.
+  __asan_unpoison_memory_region(span_.low, span_.size);
+#endif
+  fiber.restore_image();
+}
+
+}  // namespace cohook::coctx

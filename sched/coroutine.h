@@ -1,0 +1,145 @@
+// Coroutine: a function running on its own fiber, homed on one scheduler thread for life.
+//
+// Running is always a resume by some fiber on the home thread (the scheduler loop, or for
+// libco-style use the main stack or another coroutine): that fiber becomes the resumer, and
+// every way out (park, yield, suspend, finish) switches back to it. Nesting has no limit.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "coctx/fiber.h"
+#include "cohook/detail/wait_list.hpp"
+#include "sched/time.h"
+
+namespace cohook {
+
+class Scheduler;
+
+enum class CoroutineState : std::uint8_t {
+  kCreated,    // not yet run; has no stack yet
+  kReady,      // in its scheduler's ready queue
+  kRunning,
+  kParked,     // waiting for an unpark (fd, timer, sync primitive)
+  kSuspended,  // switched out by suspend(); only an explicit resume() continues it
+  kFinished,
+};
+
+enum class WakeReason : std::uint8_t {
+  kNone,
+  kUnparked,  // by unpark(): a sync primitive, a yield, a remote wake-up
+  kTimeout,   // the deadline passed
+  kFdReady,   // the fd it waited on is ready (or reports an error/hang-up)
+  kFdClosed,  // the fd it waited on was closed or replaced
+};
+
+const char* to_string(CoroutineState state);
+
+class Coroutine {
+ public:
+  // The coroutine running on the calling thread, or nullptr on a plain thread stack.
+  static Coroutine* current();
+
+  Coroutine(Scheduler* home, std::function<void()> fn, std::size_t stack_size, std::string name,
+            coctx::SharedStack* shared_stack = nullptr);
+  Coroutine(const Coroutine&) = delete;
+  Coroutine& operator=(const Coroutine&) = delete;
+
+  std::uint64_t id() const { return id_; }
+  const std::string& name() const { return name_; }
+  Scheduler* home() const { return home_; }
+  CoroutineState state() const { return state_.load(std::memory_order_acquire); }
+  bool finished() const { return state() == CoroutineState::kFinished; }
+
+  // Runs this coroutine until it parks, yields, suspends or finishes; the calling fiber is its
+  // resumer meanwhile. Only on the home thread, and not on a running or finished coroutine.
+  void resume();
+  // From inside this coroutine: back to the resumer until somebody calls resume() again.
+  void suspend();
+
+  // Waits (parks or blocks) until finished. Any thread; not from inside itself.
+  void join();
+
+  // Reference counting: the scheduler holds one until the coroutine finishes, each JoinHandle
+  // one. The last release frees the object.
+  void add_ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release();
+
+  // libco's co_enable_hook_sys: when false, hooked calls made here go straight to libc.
+  bool hooks_enabled() const { return hooks_enabled_; }
+  void set_hooks_enabled(bool enabled) { hooks_enabled_ = enabled; }
+
+  // What it is parked on, for dumps and traces ("read", "mutex", "sleep"), and the fd if any.
+  const char* wait_what() const { return wait_what_; }
+  int wait_fd() const { return wait_fd_; }
+  void set_waiting_on(const char* what, int fd = -1) {
+    wait_what_ = what;
+    wait_fd_ = fd;
+  }
+
+  // Coroutine-local slots (cohook::CoroutineLocal, co_getspecific, green-mode pthread keys).
+  void* local(std::size_t key) const { return key < locals_.size() ? locals_[key].value : nullptr; }
+  void set_local(std::size_t key, void* value, void (*destroy)(void*));
+
+  // A pointer the layer above may attach (libco's stCoRoutine_t).
+  void* user_data() const { return user_data_; }
+  void set_user_data(void* data) { user_data_ = data; }
+
+  const coctx::Fiber* fiber() const { return fiber_.get(); }
+  std::size_t stack_size() const { return stack_size_; }
+
+ private:
+  friend class Scheduler;
+  ~Coroutine();
+
+  static void entry(void* self, void* transfer);
+  [[noreturn]] void finish();
+  void switch_to_resumer();
+  void start_fiber();
+  void run_local_destructors();
+  void check_stack_canary();
+
+  struct LocalSlot {
+    void* value = nullptr;
+    void (*destroy)(void*) = nullptr;
+  };
+
+  const std::uint64_t id_;
+  const std::string name_;
+  Scheduler* const home_;
+  std::function<void()> fn_;
+  const std::size_t stack_size_;
+  coctx::SharedStack* const shared_stack_;
+  coctx::StackSpan stack_;
+  std::unique_ptr<coctx::Fiber> fiber_;
+  coctx::Fiber* resumer_ = nullptr;
+  Coroutine* resumed_from_ = nullptr;  // Coroutine::current() of the resumer
+
+  std::atomic<CoroutineState> state_{CoroutineState::kCreated};
+  std::atomic<int> refs_{1};
+  bool hooks_enabled_ = true;
+  const char* wait_what_ = nullptr;
+  int wait_fd_ = -1;
+  int saved_errno_ = 0;
+  void* user_data_ = nullptr;
+  std::vector<LocalSlot> locals_;
+
+  // Parking: armed_ticket_ holds the ticket of the park in progress (0 when none); the one
+  // unpark that swaps it out wins and queues the coroutine, carrying wake_reason_.
+  std::uint64_t last_ticket_ = 0;
+  std::atomic<std::uint64_t> armed_ticket_{0};
+  WakeReason wake_reason_ = WakeReason::kNone;
+  Coroutine* next_ready_ = nullptr;  // intrusive ready / remote queue link
+
+  // Joining.
+  detail::SpinLock join_lock_;
+  detail::WaitList joiners_;
+};
+
+}  // namespace cohook

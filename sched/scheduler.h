@@ -1,0 +1,120 @@
+// Scheduler: one per OS thread that runs coroutines. It owns the thread's ready queue, timer
+// heap and poller, and its loop is: run what is ready, fire due timers, then sleep in
+// epoll_wait until the next timer, an fd event or a wake-up from another thread.
+//
+// Parking protocol (how every wait in cohook is built):
+//   uint64_t ticket = Scheduler::prepare_park();       // arm: one unpark may now win
+//   ... publish (current coroutine, ticket) where a waker will find it ...
+//   WakeReason why = Scheduler::park_until(ticket, deadline, "what");
+// A waker calls Scheduler::unpark(co, ticket, reason) from any thread; only the first unpark of a
+// ticket wins, so a timeout racing an event, or a stale waker from an earlier wait, can never
+// wake a coroutine twice or wake a later wait. Having armed, a coroutine must either park or
+// win cancel_park().
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+struct pollfd;
+
+#include "cohook/cohook.hpp"
+#include "poller/poller.h"
+#include "sched/coroutine.h"
+#include "sched/time.h"
+#include "sched/timer_heap.h"
+
+namespace cohook {
+
+// Default stack size for new coroutines: COHOOK_STACK_SIZE if set (validated at start-up),
+// else coctx::kDefaultStackSize.
+std::size_t default_stack_size();
+
+class Scheduler {
+ public:
+  // This thread's scheduler, or nullptr if it has none yet.
+  static Scheduler* current();
+  // This thread's scheduler, made on first use (destroyed when the thread exits).
+  static Scheduler& this_thread();
+
+  Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+  ~Scheduler();
+
+  // A new coroutine homed here, queued to run. Any thread may call. The result carries one
+  // reference for the caller (release() it, or hand it to a JoinHandle).
+  Coroutine* spawn(std::function<void()> fn, const SpawnOptions& options);
+  // A new coroutine homed here that runs only when resume()d (libco's co_create). On this thread.
+  Coroutine* create(std::function<void()> fn, const SpawnOptions& options, coctx::SharedStack* shared_stack = nullptr);
+
+  // ---- for the running coroutine ----
+  static std::uint64_t prepare_park();
+  static WakeReason park_until(std::uint64_t ticket, TimePoint deadline, const char* what);
+  static bool cancel_park(std::uint64_t ticket);
+  // Any thread. True if this call woke the coroutine.
+  static bool unpark(Coroutine* coroutine, std::uint64_t ticket, WakeReason reason = WakeReason::kUnparked);
+  // To the back of the ready queue (a no-op outside a coroutine).
+  static void yield();
+  // Parks until the deadline (blocks the thread outside a coroutine). Returns kTimeout.
+  static WakeReason sleep_until(TimePoint deadline);
+  // Parks until fd is ready for `interest` (poller::kReadable/kWritable), an error or hang-up
+  // is reported, it is closed (kFdClosed), or the deadline passes (kTimeout). kNone means it
+  // cannot be waited on; errno says why (EPERM: epoll cannot watch this kind of file).
+  // Only inside a coroutine.
+  static WakeReason wait_fd(int fd, std::uint32_t interest, TimePoint deadline, const char* what);
+  // poll(2) for a coroutine: same arguments, results and errno as the real poll, but waiting
+  // parks the coroutine (until an fd is ready, the deadline, or an fd is closed under it).
+  // Files epoll cannot watch count as ready, as poll(2) reports them. Only inside a coroutine.
+  static int poll_fds(struct pollfd* fds, unsigned long nfds, TimePoint deadline);
+
+  // ---- the loop (on this scheduler's thread, outside any coroutine) ----
+  // One round: run what is ready, fire due timers, then poll for at most max_wait_ms
+  // (-1: until something happens; less if a timer is due sooner).
+  void run_once(int max_wait_ms);
+  // Rounds until every coroutine homed here has finished, or stop() is called.
+  void run_until_idle();
+  // Makes run_until_idle return after the current round. Any thread.
+  void stop();
+
+  poller::Poller& poller() { return poller_; }
+  TimerHeap& timers() { return timers_; }
+  // Coroutines homed here and not yet finished.
+  std::size_t live_coroutines() const { return live_.load(std::memory_order_acquire); }
+  std::size_t ready_count() const { return ready_count_; }
+
+  // The Runtime this scheduler belongs to, if any (set by Runtime).
+  Runtime::State* runtime() const { return runtime_; }
+  void set_runtime(Runtime::State* runtime) { runtime_ = runtime; }
+
+ private:
+  friend class Coroutine;
+
+  void make_ready(Coroutine* coroutine);       // home thread
+  void make_ready_remote(Coroutine* coroutine);  // any other thread
+  void drain_remote();
+  void run_ready();
+  void on_finished(Coroutine* coroutine);  // home thread, after its last switch out
+  int poll_timeout(int max_wait_ms) const;
+
+  poller::Poller poller_;
+  TimerHeap timers_;
+  Coroutine* ready_head_ = nullptr;
+  Coroutine* ready_tail_ = nullptr;
+  std::size_t ready_count_ = 0;
+  std::atomic<std::size_t> live_{0};
+
+  std::mutex remote_mutex_;
+  Coroutine* remote_head_ = nullptr;
+  Coroutine* remote_tail_ = nullptr;
+  std::atomic<bool> remote_pending_{false};
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_requested_{false};
+
+  Runtime::State* runtime_ = nullptr;
+};
+
+}  // namespace cohook
