@@ -63,7 +63,9 @@ TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS))
 
 ABSL_LIBS := $(shell pkg-config --libs absl_flags_parse absl_str_format absl_time 2>/dev/null)
 GTEST_LIBS := -lgmock -lgtest -lgtest_main
-BENCH_LIBS := -lbenchmark
+# Boost.Context is an optional benchmark baseline (jump_fcontext); benchmarks test __has_include.
+BOOST_CONTEXT_LIBS := $(if $(wildcard /usr/lib/*/libboost_context.so),-lboost_context)
+BENCH_LIBS := -lbenchmark $(BOOST_CONTEXT_LIBS)
 
 .PHONY: all lib deps test asan tsan bench demo install cross clean help examples tools
 all: lib tools examples
