@@ -92,7 +92,7 @@ Fiber::Fiber(SharedStack& shared, EntryFn entry, void* data)
   alignas(16) char scratch[256];
   Context c = make_context(scratch, sizeof scratch, &Fiber::start, this);
   image_size_ = static_cast<std::size_t>(scratch + sizeof scratch - static_cast<char*>(c.sp));
-  image_capacity_ = 1024;
+  image_capacity_ = (image_size_ + 63) & ~std::size_t{63};  // grown on demand by save_image
   image_ = static_cast<char*>(std::malloc(image_capacity_));
   if (image_ == nullptr) std::abort();
   std::memcpy(image_, c.sp, image_size_);

@@ -16,7 +16,10 @@
 
 #include "coctx/fiber.h"
 #include "cohook/detail/wait_list.hpp"
+#include "poller/poller.h"
 #include "sched/time.h"
+#include "sched/timer_heap.h"
+#include "sched/wait_list.h"
 
 namespace cohook {
 
@@ -40,6 +43,18 @@ enum class WakeReason : std::uint8_t {
 };
 
 const char* to_string(CoroutineState state);
+
+// A park's timeout and fd registration. They live in the Coroutine, not in its frame: a
+// coroutine on a shared stack has its frames copied away while it waits, and the timer heap and
+// the poller hold pointers to these meanwhile.
+struct ParkTimer : Timer {
+  Coroutine* coroutine = nullptr;
+  std::uint64_t ticket = 0;
+};
+struct FdParker : poller::FdWaiter {
+  Coroutine* coroutine = nullptr;
+  std::uint64_t ticket = 0;
+};
 
 class Coroutine {
  public:
@@ -65,6 +80,10 @@ class Coroutine {
 
   // Waits (parks or blocks) until finished. Any thread; not from inside itself.
   void join();
+  // Ends a coroutine that is created or suspended, never parked or running, without running
+  // the rest of it: its stack goes back to the pool and objects on it are NOT destroyed
+  // (libco's co_release/co_reset of an unfinished coroutine). Home thread only.
+  void abandon();
 
   // Reference counting: the scheduler holds one until the coroutine finishes, each JoinHandle
   // one. The last release frees the object.
@@ -92,6 +111,10 @@ class Coroutine {
   void set_user_data(void* data) { user_data_ = data; }
 
   const coctx::Fiber* fiber() const { return fiber_.get(); }
+
+  // The node for this coroutine's next wait on a sync primitive, reset (see ParkTimer for why
+  // it is not in the frame). A coroutine waits on one thing at a time.
+  detail::WaitNode& fresh_wait_node();
   std::size_t stack_size() const { return stack_size_; }
 
  private:
@@ -100,6 +123,8 @@ class Coroutine {
 
   static void entry(void* self, void* transfer);
   [[noreturn]] void finish();
+  void wake_joiners();
+  void release_stack();
   void switch_to_resumer();
   void start_fiber();
   void run_local_destructors();
@@ -136,6 +161,9 @@ class Coroutine {
   std::atomic<std::uint64_t> armed_ticket_{0};
   WakeReason wake_reason_ = WakeReason::kNone;
   Coroutine* next_ready_ = nullptr;  // intrusive ready / remote queue link
+  ParkTimer park_timer_;
+  FdParker fd_parker_;
+  detail::WaitNode wait_node_;
 
   // Joining.
   detail::SpinLock join_lock_;

@@ -99,6 +99,7 @@ class Scheduler {
   void run_ready();
   void on_finished(Coroutine* coroutine);  // home thread, after its last switch out
   int poll_timeout(int max_wait_ms) const;
+  void run_round(int max_wait_ms, bool until_idle);
 
   poller::Poller poller_;
   TimerHeap timers_;

@@ -1,0 +1,41 @@
+// Baton: a one-shot wake-up. One party waits, another posts once, from any thread. Waiting
+// parks the calling coroutine, or blocks the calling OS thread (futex) outside coroutines, so
+// every sync primitive built on it works for both. Not reusable after a wait returns.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "sched/time.h"
+
+namespace cohook {
+
+class Coroutine;
+
+class Baton {
+ public:
+  Baton() = default;
+  Baton(const Baton&) = delete;
+  Baton& operator=(const Baton&) = delete;
+
+  // `what` names the wait in dumps ("mutex", "join").
+  void wait(const char* what = "baton") { wait_until(kNoDeadline, what); }
+  // False if the deadline passed first.
+  bool wait_until(TimePoint deadline, const char* what = "baton");
+  void post();
+  // After a timed-out wait whose owner learnt (from its own queue) that a post is under way:
+  // returns once that post() has finished touching this baton, so the baton may be destroyed.
+  void await_post();
+
+ private:
+  enum : std::uint32_t { kIdle, kWaitingCoroutine, kWaitingThread, kPosted, kTimedOut };
+
+  bool wait_thread(TimePoint deadline);
+
+  std::atomic<std::uint32_t> state_{kIdle};   // also the futex word
+  std::atomic<bool> post_done_{false};
+  std::atomic<Coroutine*> coroutine_{nullptr};
+  std::atomic<std::uint64_t> ticket_{0};
+};
+
+}  // namespace cohook

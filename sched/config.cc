@@ -1,0 +1,78 @@
+#include "sched/config.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+#include "coctx/stack.h"
+#include "sched/scheduler.h"
+
+namespace cohook {
+namespace {
+
+constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;
+
+[[noreturn]] void reject(const char* name, const char* value, const char* accepted) {
+  std::fprintf(stderr, "cohook: %s='%s' is not valid: expected %s\n", name, value, accepted);
+  std::_Exit(2);  // before the program runs anything: nothing to flush or unwind
+}
+
+Config load() {
+  Config c{coctx::kDefaultStackSize, 0};
+  if (const char* v = std::getenv("COHOOK_STACK_SIZE"); v != nullptr) {
+    std::size_t bytes = 0;
+    if (!parse_size(v, &bytes) || bytes < coctx::kMinStackSize || bytes > kMaxStackSize)
+      reject("COHOOK_STACK_SIZE", v, "a size from 16K to 1G: bytes, or a number with K, M or G (e.g. 256K)");
+    c.stack_size = coctx::round_stack_size(bytes);
+  }
+  if (const char* v = std::getenv("COHOOK_THREADS"); v != nullptr) {
+    if (!parse_count(v, 1024, &c.threads)) reject("COHOOK_THREADS", v, "a whole number from 1 to 1024");
+  }
+  return c;
+}
+
+// Validate at load, before main, so a typo fails fast instead of at the first spawn.
+__attribute__((constructor)) void validate_environment() { (void)config(); }
+
+}  // namespace
+
+bool parse_size(const char* text, std::size_t* bytes) {
+  if (text == nullptr || *text < '0' || *text > '9') return false;
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long value = std::strtoull(text, &end, 10);
+  if (errno != 0) return false;
+  unsigned shift = 0;
+  switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; ++end; break;
+    case 'm': case 'M': shift = 20; ++end; break;
+    case 'g': case 'G': shift = 30; ++end; break;
+    default: return false;
+  }
+  if (*end != '\0') return false;
+  if (value > (~0ull >> shift)) return false;
+  *bytes = static_cast<std::size_t>(value << shift);
+  return true;
+}
+
+bool parse_count(const char* text, int max, int* value) {
+  if (text == nullptr || *text < '0' || *text > '9') return false;
+  errno = 0;
+  char* end = nullptr;
+  long v = std::strtol(text, &end, 10);
+  if (errno != 0 || *end != '\0' || v < 1 || v > max) return false;
+  *value = static_cast<int>(v);
+  return true;
+}
+
+const Config& config() {
+  static const Config loaded = load();
+  return loaded;
+}
+
+std::size_t default_stack_size() { return config().stack_size; }
+
+}  // namespace cohook

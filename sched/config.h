@@ -1,0 +1,20 @@
+// Runtime settings read from the environment once, at load time (see DESIGN.md: a bad value
+// is reported with the variable's name and the accepted form, and the program exits with 2).
+#pragma once
+
+#include <cstddef>
+
+namespace cohook {
+
+struct Config {
+  std::size_t stack_size;  // COHOOK_STACK_SIZE
+  int threads;             // COHOOK_THREADS (0: not set)
+};
+
+const Config& config();
+
+// Parsers, exposed for tests. Return false on anything but the accepted form.
+bool parse_size(const char* text, std::size_t* bytes);   // "65536", "64K", "1M", "1G"
+bool parse_count(const char* text, int max, int* value);  // 1..max
+
+}  // namespace cohook

@@ -1,0 +1,116 @@
+// The public entry points: Runtime, go(), JoinHandle, this_coroutine.
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+#include "sched/config.h"
+#include "sched/runtime_state.h"
+#include "sched/scheduler.h"
+
+namespace cohook {
+namespace {
+
+int default_thread_count() {
+  if (config().threads > 0) return config().threads;
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores > 0 ? static_cast<int>(cores) : 1;
+}
+
+// Where go() puts a new coroutine: spread over the runtime's threads, round robin (placement
+// is the only balancing there is: a started coroutine never moves).
+Scheduler& placement_for_new_coroutine() {
+  Scheduler* here = Scheduler::current();
+  if (here == nullptr || Coroutine::current() == nullptr) {
+    if (here != nullptr) return *here;
+    throw std::logic_error("cohook::go: call it from a coroutine, e.g. inside cohook::Runtime::run");
+  }
+  Runtime::State* runtime = here->runtime();
+  if (runtime == nullptr || runtime->schedulers.size() < 2) return *here;
+  unsigned n = runtime->next_placement.fetch_add(1, std::memory_order_relaxed);
+  return *runtime->schedulers[n % runtime->schedulers.size()];
+}
+
+}  // namespace
+
+void Runtime::State::coroutine_finished() {
+  if (live.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  done.store(true, std::memory_order_seq_cst);
+  for (Scheduler* s : schedulers) s->stop();
+}
+
+Runtime::Runtime(int threads) : threads_(threads > 0 ? threads : default_thread_count()) {}
+
+Runtime::~Runtime() = default;
+
+void Runtime::run(std::function<void()> main_fn) {
+  Scheduler& first = Scheduler::this_thread();
+  if (first.runtime() != nullptr || Coroutine::current() != nullptr)
+    throw std::logic_error("cohook::Runtime::run: this thread is already running coroutines");
+
+  State state;
+  state.schedulers.assign(static_cast<std::size_t>(threads_), nullptr);
+  state.schedulers[0] = &first;
+  first.set_runtime(&state);
+
+  std::vector<std::thread> threads;
+  std::atomic<int> started{1};
+  for (int i = 1; i < threads_; ++i) {
+    threads.emplace_back([&state, &started, i] {
+      Scheduler scheduler;
+      scheduler.set_runtime(&state);
+      state.schedulers[static_cast<std::size_t>(i)] = &scheduler;
+      started.fetch_add(1, std::memory_order_release);
+      while (!state.done.load(std::memory_order_acquire)) scheduler.run_once(-1);
+    });
+  }
+  while (started.load(std::memory_order_acquire) < threads_) std::this_thread::yield();
+
+  first.spawn(std::move(main_fn), SpawnOptions{0, "main"})->release();
+  while (!state.done.load(std::memory_order_acquire)) first.run_once(-1);
+  for (std::thread& t : threads) t.join();
+  first.set_runtime(nullptr);
+  state_ = nullptr;
+}
+
+JoinHandle go(std::function<void()> fn, SpawnOptions options) {
+  return JoinHandle(placement_for_new_coroutine().spawn(std::move(fn), options));
+}
+
+JoinHandle::JoinHandle(Coroutine* coroutine) : coroutine_(coroutine) {}
+
+JoinHandle& JoinHandle::operator=(JoinHandle&& other) noexcept {
+  if (this != &other) {
+    detach();
+    coroutine_ = std::exchange(other.coroutine_, nullptr);
+  }
+  return *this;
+}
+
+void JoinHandle::join() {
+  if (coroutine_ == nullptr) throw std::logic_error("cohook::JoinHandle::join: nothing to join");
+  coroutine_->join();
+  detach();
+}
+
+void JoinHandle::detach() {
+  if (coroutine_ != nullptr) std::exchange(coroutine_, nullptr)->release();
+}
+
+std::uint64_t JoinHandle::id() const { return coroutine_ != nullptr ? coroutine_->id() : 0; }
+
+namespace this_coroutine {
+
+void yield() { Scheduler::yield(); }
+
+void sleep_until(std::chrono::steady_clock::time_point deadline) { Scheduler::sleep_until(deadline); }
+
+std::uint64_t id() {
+  Coroutine* c = Coroutine::current();
+  return c != nullptr ? c->id() : 0;
+}
+
+bool inside() { return Coroutine::current() != nullptr; }
+
+}  // namespace this_coroutine
+}  // namespace cohook

@@ -1,0 +1,23 @@
+// What a Runtime shares with its schedulers: who they are and how many coroutines are alive.
+#pragma once
+
+#include <atomic>
+#include <vector>
+
+#include "cohook/cohook.hpp"
+
+namespace cohook {
+
+class Scheduler;
+
+struct Runtime::State {
+  std::vector<Scheduler*> schedulers;
+  std::atomic<long> live{0};          // coroutines started under this runtime, not finished
+  std::atomic<bool> done{false};
+  std::atomic<unsigned> next_placement{0};
+
+  // A finished coroutine of this runtime: the last one ends run() on every thread.
+  void coroutine_finished();
+};
+
+}  // namespace cohook

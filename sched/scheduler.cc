@@ -1,0 +1,230 @@
+#include "sched/scheduler.h"
+
+#include <cerrno>
+#include <thread>
+
+#include "sched/runtime_state.h"
+#include "sched/stack_overflow.h"
+
+namespace cohook {
+namespace {
+
+thread_local Scheduler* t_scheduler = nullptr;
+
+void on_park_timeout(Timer* timer) {
+  auto* t = static_cast<ParkTimer*>(timer);
+  Scheduler::unpark(t->coroutine, t->ticket, WakeReason::kTimeout);
+}
+
+Coroutine* running_coroutine(const char* operation) {
+  Coroutine* coroutine = Coroutine::current();
+  if (coroutine == nullptr) {
+    std::fprintf(stderr, "cohook: %s called outside a coroutine\n", operation);
+    std::abort();
+  }
+  return coroutine;
+}
+
+}  // namespace
+
+Scheduler* Scheduler::current() { return t_scheduler; }
+
+Scheduler& Scheduler::this_thread() {
+  if (t_scheduler == nullptr) {
+    static thread_local std::unique_ptr<Scheduler> owned;
+    owned = std::make_unique<Scheduler>();
+  }
+  return *t_scheduler;
+}
+
+Scheduler::Scheduler() {
+  if (t_scheduler == nullptr) t_scheduler = this;
+  install_stack_overflow_handler();
+}
+
+Scheduler::~Scheduler() {
+  if (t_scheduler == this) t_scheduler = nullptr;
+}
+
+Coroutine* Scheduler::create(std::function<void()> fn, const SpawnOptions& options,
+                             coctx::SharedStack* shared_stack) {
+  auto* coroutine = new Coroutine(this, std::move(fn), options.stack_size, options.name, shared_stack);
+  coroutine->add_ref();  // one for the caller, one held here until it finishes
+  live_.fetch_add(1, std::memory_order_acq_rel);
+  if (runtime_ != nullptr) runtime_->live.fetch_add(1, std::memory_order_acq_rel);
+  return coroutine;
+}
+
+Coroutine* Scheduler::spawn(std::function<void()> fn, const SpawnOptions& options) {
+  Coroutine* coroutine = create(std::move(fn), options);
+  if (t_scheduler == this) make_ready(coroutine);
+  else make_ready_remote(coroutine);
+  return coroutine;
+}
+
+void Scheduler::on_finished(Coroutine* coroutine) {
+  coroutine->release_stack();
+  live_.fetch_sub(1, std::memory_order_acq_rel);
+  Runtime::State* runtime = runtime_;
+  coroutine->release();
+  if (runtime != nullptr) runtime->coroutine_finished();
+}
+
+std::uint64_t Scheduler::prepare_park() {
+  Coroutine* self = running_coroutine("prepare_park");
+  std::uint64_t ticket = ++self->last_ticket_;
+  self->wake_reason_ = WakeReason::kNone;
+  self->armed_ticket_.store(ticket, std::memory_order_release);
+  return ticket;
+}
+
+bool Scheduler::cancel_park(std::uint64_t ticket) {
+  Coroutine* self = running_coroutine("cancel_park");
+  std::uint64_t expected = ticket;
+  return self->armed_ticket_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
+}
+
+WakeReason Scheduler::park_until(std::uint64_t ticket, TimePoint deadline, const char* what) {
+  Coroutine* self = running_coroutine("park_until");
+  Scheduler* home = self->home_;
+  ParkTimer& timer = self->park_timer_;
+  if (deadline != kNoDeadline) {
+    timer.deadline = deadline;
+    timer.fire = &on_park_timeout;
+    timer.coroutine = self;
+    timer.ticket = ticket;
+    home->timers_.add(&timer);
+  }
+  self->wait_what_ = what;
+  if (self->armed_ticket_.load(std::memory_order_acquire) == ticket)
+    self->state_.store(CoroutineState::kParked, std::memory_order_relaxed);
+  self->switch_to_resumer();
+  if (timer.queued()) home->timers_.cancel(&timer);
+  self->wait_what_ = nullptr;
+  self->wait_fd_ = -1;
+  return self->wake_reason_;
+}
+
+bool Scheduler::unpark(Coroutine* coroutine, std::uint64_t ticket, WakeReason reason) {
+  std::uint64_t expected = ticket;
+  if (!coroutine->armed_ticket_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) return false;
+  coroutine->wake_reason_ = reason;  // the winner alone writes it, before queueing publishes it
+  Scheduler* home = coroutine->home_;
+  if (t_scheduler == home) home->make_ready(coroutine);
+  else home->make_ready_remote(coroutine);
+  return true;
+}
+
+void Scheduler::yield() {
+  Coroutine* self = Coroutine::current();
+  if (self == nullptr) {
+    std::this_thread::yield();
+    return;
+  }
+  self->home_->make_ready(self);
+  self->switch_to_resumer();
+}
+
+WakeReason Scheduler::sleep_until(TimePoint deadline) {
+  if (Coroutine::current() == nullptr) {
+    std::this_thread::sleep_until(deadline);
+    return WakeReason::kTimeout;
+  }
+  // Nobody else is given this ticket, so only the timer ends the park.
+  return park_until(prepare_park(), deadline, "sleep");
+}
+
+void Scheduler::make_ready(Coroutine* coroutine) {
+  coroutine->next_ready_ = nullptr;
+  if (ready_tail_ != nullptr) ready_tail_->next_ready_ = coroutine;
+  else ready_head_ = coroutine;
+  ready_tail_ = coroutine;
+  ++ready_count_;
+  coroutine->state_.store(CoroutineState::kReady, std::memory_order_relaxed);
+}
+
+void Scheduler::make_ready_remote(Coroutine* coroutine) {
+  coroutine->next_ready_ = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(remote_mutex_);
+    if (remote_tail_ != nullptr) remote_tail_->next_ready_ = coroutine;
+    else remote_head_ = coroutine;
+    remote_tail_ = coroutine;
+  }
+  // Dekker pairing with run_once: we publish work then look for a sleeper; it publishes that it
+  // sleeps then looks for work. With both seq_cst, at least one of us sees the other.
+  remote_pending_.store(true, std::memory_order_seq_cst);
+  if (sleeping_.load(std::memory_order_seq_cst)) poller_.wake();
+}
+
+void Scheduler::drain_remote() {
+  if (!remote_pending_.exchange(false, std::memory_order_seq_cst)) return;
+  Coroutine* chain;
+  {
+    std::lock_guard<std::mutex> lock(remote_mutex_);
+    chain = remote_head_;
+    remote_head_ = remote_tail_ = nullptr;
+  }
+  while (chain != nullptr) {
+    Coroutine* next = chain->next_ready_;
+    make_ready(chain);
+    chain = next;
+  }
+}
+
+void Scheduler::run_ready() {
+  // Only what is ready now: a coroutine that yields in a loop must not starve I/O and timers.
+  std::size_t budget = ready_count_;
+  while (budget-- > 0 && ready_head_ != nullptr) {
+    Coroutine* coroutine = ready_head_;
+    ready_head_ = coroutine->next_ready_;
+    if (ready_head_ == nullptr) ready_tail_ = nullptr;
+    --ready_count_;
+    coroutine->next_ready_ = nullptr;
+    coroutine->resume();
+  }
+}
+
+int Scheduler::poll_timeout(int max_wait_ms) const {
+  if (ready_count_ > 0 || stop_requested_.load(std::memory_order_relaxed)) return 0;
+  TimePoint next = timers_.next_deadline();
+  if (next == kNoDeadline) return max_wait_ms;
+  auto until = next - Clock::now();
+  if (until <= Clock::duration::zero()) return 0;
+  // Round up: waking before the deadline would only spin.
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(until).count();
+  if (ms > 24 * 3600 * 1000) ms = 24 * 3600 * 1000;
+  int timer_ms = static_cast<int>(ms);
+  return max_wait_ms < 0 ? timer_ms : std::min(timer_ms, max_wait_ms);
+}
+
+void Scheduler::run_once(int max_wait_ms) { run_round(max_wait_ms, false); }
+
+void Scheduler::run_round(int max_wait_ms, bool until_idle) {
+  drain_remote();
+  run_ready();
+  if (!timers_.empty()) timers_.fire_expired(Clock::now());
+  int timeout = poll_timeout(max_wait_ms);
+  // The last coroutine may have just finished: nothing is left that could end a long sleep.
+  if (until_idle && live_.load(std::memory_order_acquire) == 0) timeout = 0;
+  if (timeout != 0) {
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (remote_pending_.load(std::memory_order_seq_cst)) timeout = 0;
+  }
+  poller_.poll(timeout);
+  sleeping_.store(false, std::memory_order_relaxed);
+  if (!timers_.empty()) timers_.fire_expired(Clock::now());
+}
+
+void Scheduler::run_until_idle() {
+  while (live_.load(std::memory_order_acquire) > 0 && !stop_requested_.load(std::memory_order_acquire))
+    run_round(-1, true);
+  stop_requested_.store(false, std::memory_order_relaxed);
+}
+
+void Scheduler::stop() {
+  stop_requested_.store(true, std::memory_order_seq_cst);
+  if (t_scheduler != this) poller_.wake();
+}
+
+}  // namespace cohook

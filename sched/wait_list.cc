@@ -1,0 +1,75 @@
+#include "sched/wait_list.h"
+
+#include <sched.h>
+
+#include "sched/coroutine.h"
+
+namespace cohook::detail {
+
+void SpinLock::wait_unlocked() {
+  // Critical sections are a few instructions; spin a little, then let the holder's thread run.
+  for (int spins = 0; locked_.load(std::memory_order_relaxed); ++spins) {
+    if (spins < 100) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#elif defined(__aarch64__)
+      asm volatile("yield");
+#endif
+    } else {
+      ::sched_yield();
+    }
+  }
+}
+
+WaitNodeFor::WaitNodeFor() {
+  Coroutine* self = Coroutine::current();
+  node_ = self != nullptr ? &self->fresh_wait_node() : &own_;
+}
+
+void push_back(WaitList& list, WaitNode* node) {
+  node->next = nullptr;
+  node->prev = list.tail;
+  if (list.tail != nullptr) list.tail->next = node;
+  else list.head = node;
+  list.tail = node;
+  node->queued = true;
+}
+
+WaitNode* pop_front(WaitList& list) {
+  WaitNode* node = list.head;
+  if (node == nullptr) return nullptr;
+  list.head = node->next;
+  if (list.head != nullptr) list.head->prev = nullptr;
+  else list.tail = nullptr;
+  node->next = node->prev = nullptr;
+  node->queued = false;
+  return node;
+}
+
+bool remove(WaitList& list, WaitNode* node) {
+  if (!node->queued) return false;
+  if (node->prev != nullptr) node->prev->next = node->next;
+  else list.head = node->next;
+  if (node->next != nullptr) node->next->prev = node->prev;
+  else list.tail = node->prev;
+  node->next = node->prev = nullptr;
+  node->queued = false;
+  return true;
+}
+
+WaitNode* take_all(WaitList& list) {
+  WaitNode* chain = list.head;
+  for (WaitNode* n = chain; n != nullptr; n = n->next) n->queued = false;
+  list.head = list.tail = nullptr;
+  return chain;
+}
+
+void post_all(WaitNode* chain) {
+  while (chain != nullptr) {
+    WaitNode* next = chain->next;
+    chain->baton.post();
+    chain = next;
+  }
+}
+
+}  // namespace cohook::detail
