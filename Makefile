@@ -108,6 +108,9 @@ $(OUT)/app/%.o: %.cc | deps
 	@mkdir -p $(dir $@)
 	$(CXX) $(APP_CXXFLAGS) -c $< -o $@
 
+# libco programs include "co_routine.h" unchanged: give them the compat include path.
+$(OUT)/app/examples/libco_%.o: APP_CXXFLAGS += -Iinclude/cohook/compat
+
 $(OUT)/test/%: $(OUT)/app/test/%.o $(TEST_SUPPORT) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $< $(TEST_SUPPORT) $(STATIC_LIB) $(LDFLAGS_FLAVOUR) $(GTEST_LIBS) $(ABSL_LIBS) $(LIB_LDLIBS)

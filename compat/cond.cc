@@ -1,0 +1,114 @@
+// libco's co_cond_*: a FIFO of waiting coroutines, built on cohook's parking protocol.
+//
+// A signal pops waiters until one of them is actually woken: a waiter whose timeout already won
+// its ticket stays parked no longer and must not swallow the signal. Waiter records live in the
+// waiters' stCoRoutine_t (see CondWaiter), so nothing here allocates per wait.
+#include <cerrno>
+#include <chrono>
+#include <mutex>
+
+#include "cohook/detail/wait_list.hpp"
+#include "compat/routine.h"
+#include "sched/scheduler.h"
+
+using cohook::libco::CondWaiter;
+
+struct stCoCond_t {
+  cohook::detail::SpinLock lock;  // a cond may be signalled from another thread
+  CondWaiter* head = nullptr;
+  CondWaiter* tail = nullptr;
+};
+
+namespace cohook::libco {
+namespace {
+
+void push_back(stCoCond_t* cond, CondWaiter* waiter) {
+  waiter->owner = cond;
+  waiter->next = nullptr;
+  waiter->prev = cond->tail;
+  if (cond->tail != nullptr) cond->tail->next = waiter;
+  else cond->head = waiter;
+  cond->tail = waiter;
+}
+
+void unlink(stCoCond_t* cond, CondWaiter* waiter) {
+  if (waiter->prev != nullptr) waiter->prev->next = waiter->next;
+  else cond->head = waiter->next;
+  if (waiter->next != nullptr) waiter->next->prev = waiter->prev;
+  else cond->tail = waiter->prev;
+  waiter->prev = waiter->next = nullptr;
+  waiter->owner = nullptr;
+}
+
+// Wakes up to `count` waiters (each one that a timeout has not already claimed).
+void wake(stCoCond_t* cond, std::size_t count) {
+  std::lock_guard<detail::SpinLock> guard(cond->lock);
+  while (count > 0 && cond->head != nullptr) {
+    CondWaiter* waiter = cond->head;
+    unlink(cond, waiter);
+    if (Scheduler::unpark(waiter->coroutine, waiter->ticket)) --count;
+  }
+}
+
+void on_timeout(Timer* timer) {
+  auto* waiter = static_cast<CondWaiter*>(timer->context);
+  Scheduler::unpark(waiter->coroutine, waiter->ticket, WakeReason::kTimeout);
+}
+
+}  // namespace
+}  // namespace cohook::libco
+
+extern "C" {
+
+stCoCond_t* co_cond_alloc() { return new stCoCond_t; }
+
+int co_cond_free(stCoCond_t* cond) {
+  if (cond == nullptr) return 0;
+  cohook::libco::wake(cond, ~std::size_t{0});  // nobody may stay parked on freed memory
+  delete cond;
+  return 0;
+}
+
+int co_cond_signal(stCoCond_t* cond) {
+  if (cond != nullptr) cohook::libco::wake(cond, 1);
+  return 0;
+}
+
+int co_cond_broadcast(stCoCond_t* cond) {
+  if (cond != nullptr) cohook::libco::wake(cond, ~std::size_t{0});
+  return 0;
+}
+
+int co_cond_timedwait(stCoCond_t* cond, int timeout_ms) {
+  stCoRoutine_t* self = cohook::libco::current_coroutine_routine();
+  if (cond == nullptr || self == nullptr) {
+    errno = EPERM;
+    return -1;
+  }
+  CondWaiter* waiter = &self->cond_waiter;
+  waiter->coroutine = cohook::Coroutine::current();
+  waiter->ticket = cohook::Scheduler::prepare_park();
+  {
+    std::lock_guard<cohook::detail::SpinLock> guard(cond->lock);
+    cohook::libco::push_back(cond, waiter);
+  }
+  // libco: a timeout of 0 or less means no timeout. The timer is ours, in the waiter record, and
+  // not park_until's: that one sits in the parked frame, which a shared stack copies away.
+  cohook::TimerHeap& timers = waiter->coroutine->home()->timers();
+  if (timeout_ms > 0) {
+    waiter->timeout.deadline = cohook::deadline_after(std::chrono::milliseconds(timeout_ms));
+    waiter->timeout.fire = &cohook::libco::on_timeout;
+    waiter->timeout.context = waiter;
+    timers.add(&waiter->timeout);
+  }
+  cohook::Scheduler::park_until(waiter->ticket, cohook::kNoDeadline, "co_cond");
+  if (waiter->timeout.queued()) timers.cancel(&waiter->timeout);
+  // Timed out (or woken by co_cond_free): still queued, unless a signaller has just popped us.
+  if (stCoCond_t* owner = waiter->owner) {
+    std::lock_guard<cohook::detail::SpinLock> guard(owner->lock);
+    if (waiter->owner == owner) cohook::libco::unlink(owner, waiter);
+  }
+  return 0;  // libco returns 0 whether signalled or timed out
+}
+
+}  // extern "C"
