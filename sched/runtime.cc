@@ -35,8 +35,9 @@ Scheduler& placement_for_new_coroutine() {
 
 void Runtime::State::coroutine_finished() {
   if (live.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  std::lock_guard<std::mutex> lock(finishing);
   done.store(true, std::memory_order_seq_cst);
-  for (Scheduler* s : schedulers) s->stop();
+  for (Scheduler* s : schedulers) s->wake();  // each loop checks `done` after its poll
 }
 
 Runtime::Runtime(int threads) : threads_(threads > 0 ? threads : default_thread_count()) {}
@@ -62,6 +63,7 @@ void Runtime::run(std::function<void()> main_fn) {
       state.schedulers[static_cast<std::size_t>(i)] = &scheduler;
       started.fetch_add(1, std::memory_order_release);
       while (!state.done.load(std::memory_order_acquire)) scheduler.run_once(-1);
+      std::lock_guard<std::mutex> wait_for_waker(state.finishing);
     });
   }
   while (started.load(std::memory_order_acquire) < threads_) std::this_thread::yield();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
 #include <vector>
 
 #include "cohook/cohook.hpp"
@@ -15,6 +16,9 @@ struct Runtime::State {
   std::atomic<long> live{0};          // coroutines started under this runtime, not finished
   std::atomic<bool> done{false};
   std::atomic<unsigned> next_placement{0};
+  // Held while the last coroutine wakes every scheduler, so that no scheduler thread sees
+  // `done`, exits and destroys its Scheduler while it is being woken.
+  std::mutex finishing;
 
   // A finished coroutine of this runtime: the last one ends run() on every thread.
   void coroutine_finished();

@@ -79,6 +79,8 @@ class Scheduler {
   void run_until_idle();
   // Makes run_until_idle return after the current round. Any thread.
   void stop();
+  // Ends the current or next poll early. Any thread.
+  void wake() { poller_.wake(); }
 
   poller::Poller& poller() { return poller_; }
   TimerHeap& timers() { return timers_; }
