@@ -67,6 +67,9 @@ GTEST_LIBS := -lgmock -lgtest -lgtest_main
 BOOST_CONTEXT_LIBS := $(if $(wildcard /usr/lib/*/libboost_context.so),-lboost_context)
 BENCH_LIBS := -lbenchmark $(BOOST_CONTEXT_LIBS)
 
+# Objects are intermediates of chained pattern rules; keep them so rebuilds stay incremental.
+.SECONDARY:
+
 .PHONY: all lib deps test asan tsan bench demo install cross clean help examples tools
 all: lib tools examples
 
@@ -103,7 +106,10 @@ $(SHARED_LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CXX) -shared -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) -Wl,-z,now -Wl,-z,relro
 
-# Tests, benchmarks, examples and tools link the static library, so hooks are linked in too.
+# Tests, benchmarks, examples and tools link the static library whole: an interposed symbol that
+# something earlier on the line already defines (libasan defines read, write, poll...) would
+# otherwise leave its hook object out of the link, and the call unhooked.
+WHOLE_STATIC_LIB = -Wl,--whole-archive $(STATIC_LIB) -Wl,--no-whole-archive
 $(OUT)/app/%.o: %.cc | deps
 	@mkdir -p $(dir $@)
 	$(CXX) $(APP_CXXFLAGS) -c $< -o $@
@@ -113,15 +119,15 @@ $(OUT)/app/examples/libco_%.o: APP_CXXFLAGS += -Iinclude/cohook/compat
 
 $(OUT)/test/%: $(OUT)/app/test/%.o $(TEST_SUPPORT) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $< $(TEST_SUPPORT) $(STATIC_LIB) $(LDFLAGS_FLAVOUR) $(GTEST_LIBS) $(ABSL_LIBS) $(LIB_LDLIBS)
+	$(CXX) -o $@ $< $(TEST_SUPPORT) $(WHOLE_STATIC_LIB) $(LDFLAGS_FLAVOUR) $(GTEST_LIBS) $(ABSL_LIBS) $(LIB_LDLIBS)
 
 $(OUT)/bench/%: $(OUT)/app/bench/%.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $< $(STATIC_LIB) $(LDFLAGS_FLAVOUR) $(BENCH_LIBS) $(ABSL_LIBS) $(LIB_LDLIBS)
+	$(CXX) -o $@ $< $(WHOLE_STATIC_LIB) $(LDFLAGS_FLAVOUR) $(BENCH_LIBS) $(ABSL_LIBS) $(LIB_LDLIBS)
 
 $(BINDIR)/%: $(OUT)/app/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $< $(STATIC_LIB) $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
+	$(CXX) -o $@ $< $(WHOLE_STATIC_LIB) $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
 
 $(BINDIR)/%: $(OUT)/app/tools/%.o
 	@mkdir -p $(dir $@)

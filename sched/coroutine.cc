@@ -16,9 +16,9 @@ namespace cohook {
 namespace {
 
 std::atomic<std::uint64_t> g_next_id{1};
-thread_local Coroutine* t_current = nullptr;
-
 }  // namespace
+
+thread_local Coroutine* t_current_coroutine __attribute__((tls_model("initial-exec"))) = nullptr;
 
 const char* to_string(CoroutineState state) {
   switch (state) {
@@ -31,8 +31,6 @@ const char* to_string(CoroutineState state) {
   }
   return "?";
 }
-
-Coroutine* Coroutine::current() { return t_current; }
 
 Coroutine::Coroutine(Scheduler* home, std::function<void()> fn, std::size_t stack_size, std::string name,
                      coctx::SharedStack* shared_stack)
@@ -69,14 +67,14 @@ void Coroutine::release_stack() {
 void Coroutine::resume() {
   if (fiber_ == nullptr) start_fiber();
   coctx::Fiber& from = coctx::Fiber::running();
-  Coroutine* previous = t_current;
+  Coroutine* previous = t_current_coroutine;
   resumer_ = &from;
-  t_current = this;
+  t_current_coroutine = this;
   state_.store(CoroutineState::kRunning, std::memory_order_relaxed);
   int saved_errno = errno;  // the resumer's errno is its own, whatever runs meanwhile
   from.switch_to(*fiber_);
   errno = saved_errno;
-  t_current = previous;
+  t_current_coroutine = previous;
   if (state() == CoroutineState::kFinished) home_->on_finished(this);
 }
 
@@ -148,7 +146,7 @@ void Coroutine::abandon() {
 
 void Coroutine::join() {
   if (finished()) return;
-  if (t_current == this) {
+  if (t_current_coroutine == this) {
     std::fprintf(stderr, "cohook: coroutine #%llu '%s' tried to join itself\n", static_cast<unsigned long long>(id_),
                  name_.c_str());
     std::abort();

@@ -56,10 +56,14 @@ struct FdParker : poller::FdWaiter {
   std::uint64_t ticket = 0;
 };
 
+// The running coroutine of this thread. initial-exec: every hooked call reads it, and the
+// general-dynamic model would cost a __tls_get_addr call in the shared library.
+extern thread_local Coroutine* t_current_coroutine __attribute__((tls_model("initial-exec")));
+
 class Coroutine {
  public:
   // The coroutine running on the calling thread, or nullptr on a plain thread stack.
-  static Coroutine* current();
+  static Coroutine* current() { return t_current_coroutine; }
 
   Coroutine(Scheduler* home, std::function<void()> fn, std::size_t stack_size, std::string name,
             coctx::SharedStack* shared_stack = nullptr);

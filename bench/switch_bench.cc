@@ -1,0 +1,383 @@
+// Switch cost: one round trip (resume a context, and it switches straight back) for cohook's
+// coctx layer against the alternatives, all measured in the same run:
+//   cohook Fiber::switch_to             what the scheduler uses (sanitizer hooks compile away)
+//   cohook raw cohook_switch_context    the assembly alone, without Fiber's bookkeeping
+//   cohook Fiber on a SharedStack       two fibers taking turns on one stack (copying frames)
+//   ... "CallDepth3"                    the switch reached through 3 calls on each side
+//   glibc swapcontext                   ucontext; saves the signal mask with a system call
+//   Boost.Context jump_fcontext         when <boost/context/detail/fcontext.hpp> is installed
+//   std::condition_variable ping-pong   two OS threads handing a turn back and forth
+// After the run a summary gives ns per round trip and each one's ratio to cohook's Fiber,
+// from the median of the repetitions when there are several. Times are wall-clock
+// (UseRealTime): the condvar baseline spends its time asleep, which CPU time would not see.
+//
+//   make bench BENCH_ARGS='--benchmark_repetitions=5 --benchmark_report_aggregates_only=true'
+
+#include <benchmark/benchmark.h>
+#include <ucontext.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "coctx/context.h"
+#include "coctx/fiber.h"
+#include "coctx/stack.h"
+
+#if __has_include(<boost/context/detail/fcontext.hpp>)
+#include <boost/context/detail/fcontext.hpp>
+#define COHOOK_BENCH_HAVE_FCONTEXT 1
+#else
+#define COHOOK_BENCH_HAVE_FCONTEXT 0
+#endif
+
+namespace {
+
+using cohook::coctx::Fiber;
+using cohook::coctx::SharedStack;
+using cohook::coctx::StackPool;
+using cohook::coctx::StackSpan;
+
+constexpr std::size_t kStackSize = 64 * 1024;
+
+// ---------------------------------------------------------------- cohook Fiber
+
+struct FiberEcho {
+  Fiber* self = nullptr;
+  Fiber* back = nullptr;
+  static void entry(void* data, void* transfer) {
+    auto* e = static_cast<FiberEcho*>(data);
+    for (;;) transfer = e->self->switch_to(*e->back, transfer);
+  }
+};
+
+void BM_CohookFiber(benchmark::State& state) {
+  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
+  {
+    FiberEcho echo;
+    Fiber fiber(stack, &FiberEcho::entry, &echo);
+    Fiber& main = Fiber::running();
+    echo.self = &fiber;
+    echo.back = &main;
+    main.switch_to(fiber);  // start it: later round trips are steady state
+    void* token = &echo;
+    for (auto _ : state) {
+      token = main.switch_to(fiber, token);
+      benchmark::DoNotOptimize(token);
+    }
+  }  // the fiber stays suspended; dropping it is allowed
+  StackPool::this_thread().release(stack);
+}
+BENCHMARK(BM_CohookFiber)->UseRealTime();
+
+// The same round trip reached through kCallDepth ordinary calls on each side, which return
+// normally afterwards, as a scheduler's resume() and a coroutine's suspend() do. A loop that
+// calls the switch directly never executes a `ret` after a switch, so it cannot show what a
+// switch does to return prediction; this one can.
+constexpr int kCallDepth = 3;
+
+template <int Depth>
+__attribute__((noinline)) void* fiber_switch_nested(Fiber& from, Fiber& to, void* transfer) {
+  if constexpr (Depth == 0) {
+    return from.switch_to(to, transfer);
+  } else {
+    void* r = fiber_switch_nested<Depth - 1>(from, to, transfer);
+    benchmark::DoNotOptimize(r);  // keeps the call a call, not a tail jump
+    return r;
+  }
+}
+
+struct NestedFiberEcho {
+  Fiber* self = nullptr;
+  Fiber* back = nullptr;
+  static void entry(void* data, void* transfer) {
+    auto* e = static_cast<NestedFiberEcho*>(data);
+    for (;;) transfer = fiber_switch_nested<kCallDepth>(*e->self, *e->back, transfer);
+  }
+};
+
+void BM_CohookFiberCallDepth3(benchmark::State& state) {
+  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
+  {
+    NestedFiberEcho echo;
+    Fiber fiber(stack, &NestedFiberEcho::entry, &echo);
+    Fiber& main = Fiber::running();
+    echo.self = &fiber;
+    echo.back = &main;
+    main.switch_to(fiber);
+    void* token = &echo;
+    for (auto _ : state) {
+      token = fiber_switch_nested<kCallDepth>(main, fiber, token);
+      benchmark::DoNotOptimize(token);
+    }
+  }
+  StackPool::this_thread().release(stack);
+}
+BENCHMARK(BM_CohookFiberCallDepth3)->UseRealTime();
+
+// ---------------------------------------------------------------- raw assembly switch
+
+struct RawEcho {
+  void* main_sp = nullptr;
+  void* co_sp = nullptr;
+  static void entry(void* data, void* transfer) {
+    auto* e = static_cast<RawEcho*>(data);
+    for (;;) transfer = cohook_switch_context(&e->co_sp, e->main_sp, transfer);
+  }
+};
+
+void BM_CohookRawSwitch(benchmark::State& state) {
+  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
+  RawEcho echo;
+  echo.co_sp = cohook::coctx::make_context(stack.low, stack.size, &RawEcho::entry, &echo).sp;
+  void* token = cohook_switch_context(&echo.main_sp, echo.co_sp, &echo);
+  for (auto _ : state) {
+    token = cohook_switch_context(&echo.main_sp, echo.co_sp, token);
+    benchmark::DoNotOptimize(token);
+  }
+  StackPool::this_thread().release(stack);
+}
+BENCHMARK(BM_CohookRawSwitch)->UseRealTime();
+
+// ---------------------------------------------------------------- shared stack, two sharers
+
+void BM_CohookSharedStack2(benchmark::State& state) {
+  // Two fibers on one shared stack, resumed alternately: each resume saves the other's few
+  // hundred bytes of frames to the heap and restores its own. Per round trip (two per iteration).
+  SharedStack shared(kStackSize);
+  {
+    FiberEcho a, b;
+    Fiber fa(shared, &FiberEcho::entry, &a), fb(shared, &FiberEcho::entry, &b);
+    Fiber& main = Fiber::running();
+    a.self = &fa;
+    b.self = &fb;
+    a.back = b.back = &main;
+    main.switch_to(fa);
+    main.switch_to(fb);
+    void* token = &a;
+    for (auto _ : state) {
+      token = main.switch_to(fa, token);
+      token = main.switch_to(fb, token);
+      benchmark::DoNotOptimize(token);
+    }
+    state.counters["image_bytes"] = static_cast<double>(fa.saved_image_size());
+    state.SetItemsProcessed(2 * state.iterations());
+  }
+}
+BENCHMARK(BM_CohookSharedStack2)->UseRealTime();
+
+// ---------------------------------------------------------------- glibc swapcontext
+
+ucontext_t g_uc_main;
+ucontext_t g_uc_co;
+
+void swapcontext_entry() {
+  for (;;) swapcontext(&g_uc_co, &g_uc_main);
+}
+
+void BM_Swapcontext(benchmark::State& state) {
+  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
+  getcontext(&g_uc_co);
+  g_uc_co.uc_stack.ss_sp = stack.low;
+  g_uc_co.uc_stack.ss_size = stack.size;
+  g_uc_co.uc_link = nullptr;
+  makecontext(&g_uc_co, &swapcontext_entry, 0);
+  swapcontext(&g_uc_main, &g_uc_co);
+  for (auto _ : state) swapcontext(&g_uc_main, &g_uc_co);
+  StackPool::this_thread().release(stack);
+}
+BENCHMARK(BM_Swapcontext)->UseRealTime();
+
+// ---------------------------------------------------------------- Boost.Context
+
+#if COHOOK_BENCH_HAVE_FCONTEXT
+namespace bctx = boost::context::detail;
+
+void fcontext_entry(bctx::transfer_t t) {
+  for (;;) t = bctx::jump_fcontext(t.fctx, t.data);
+}
+
+void BM_BoostJumpFcontext(benchmark::State& state) {
+  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
+  bctx::fcontext_t co = bctx::make_fcontext(stack.high(), stack.size, &fcontext_entry);
+  co = bctx::jump_fcontext(co, nullptr).fctx;
+  void* token = &co;
+  for (auto _ : state) {
+    bctx::transfer_t t = bctx::jump_fcontext(co, token);
+    co = t.fctx;
+    token = t.data;
+    benchmark::DoNotOptimize(token);
+  }
+  StackPool::this_thread().release(stack);
+}
+BENCHMARK(BM_BoostJumpFcontext)->UseRealTime();
+
+template <int Depth>
+__attribute__((noinline)) bctx::transfer_t fcontext_jump_nested(bctx::fcontext_t to, void* data) {
+  if constexpr (Depth == 0) {
+    return bctx::jump_fcontext(to, data);
+  } else {
+    bctx::transfer_t t = fcontext_jump_nested<Depth - 1>(to, data);
+    benchmark::DoNotOptimize(t);
+    return t;
+  }
+}
+
+void fcontext_nested_entry(bctx::transfer_t t) {
+  for (;;) t = fcontext_jump_nested<kCallDepth>(t.fctx, t.data);
+}
+
+void BM_BoostJumpFcontextCallDepth3(benchmark::State& state) {
+  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
+  bctx::fcontext_t co = bctx::make_fcontext(stack.high(), stack.size, &fcontext_nested_entry);
+  co = bctx::jump_fcontext(co, nullptr).fctx;
+  void* token = &co;
+  for (auto _ : state) {
+    bctx::transfer_t t = fcontext_jump_nested<kCallDepth>(co, token);
+    co = t.fctx;
+    token = t.data;
+    benchmark::DoNotOptimize(token);
+  }
+  StackPool::this_thread().release(stack);
+}
+BENCHMARK(BM_BoostJumpFcontextCallDepth3)->UseRealTime();
+#endif
+
+// ---------------------------------------------------------------- two threads, one condvar
+
+void BM_CondvarPingPong(benchmark::State& state) {
+  std::mutex mutex;
+  std::condition_variable cv;
+  int turn = 0;  // 0: the benchmark thread's, 1: the partner's, -1: partner, stop
+  std::thread partner([&] {
+    std::unique_lock<std::mutex> lock(mutex);
+    for (;;) {
+      cv.wait(lock, [&] { return turn != 0; });
+      if (turn < 0) return;
+      turn = 0;
+      cv.notify_one();
+    }
+  });
+  for (auto _ : state) {
+    std::unique_lock<std::mutex> lock(mutex);
+    turn = 1;
+    cv.notify_one();
+    cv.wait(lock, [&] { return turn == 0; });
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    turn = -1;
+  }
+  cv.notify_one();
+  partner.join();
+}
+BENCHMARK(BM_CondvarPingPong)->UseRealTime();
+
+// ---------------------------------------------------------------- summary
+
+// Passes everything to the console reporter and keeps, per benchmark, the median wall time
+// per iteration (the "median" aggregate if there is one, else the median of the runs seen).
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& run : runs) {
+      if (run.error_occurred) continue;
+      Entry& e = entries_[run.run_name.function_name];
+      double ns = run.GetAdjustedRealTime() * to_ns(run.time_unit);
+      if (run.run_type == Run::RT_Aggregate) {
+        if (run.aggregate_name == "median") e.median = ns;
+      } else {
+        e.runs.push_back(ns);
+      }
+    }
+  }
+
+  // ns per iteration, or a negative number if the benchmark did not run.
+  double ns(const std::string& name) const {
+    auto it = entries_.find(name);
+    if (it == entries_.end()) return -1;
+    if (it->second.median >= 0) return it->second.median;
+    std::vector<double> v = it->second.runs;
+    if (v.empty()) return -1;
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  }
+
+ private:
+  static double to_ns(benchmark::TimeUnit unit) {
+    switch (unit) {
+      case benchmark::kNanosecond: return 1;
+      case benchmark::kMicrosecond: return 1e3;
+      case benchmark::kMillisecond: return 1e6;
+      case benchmark::kSecond: return 1e9;
+    }
+    return 1;
+  }
+  struct Entry {
+    double median = -1;
+    std::vector<double> runs;
+  };
+  std::map<std::string, Entry> entries_;
+};
+
+void print_summary(const SummaryReporter& r) {
+  struct Row {
+    const char* name;
+    const char* label;
+    int round_trips_per_iteration;
+  };
+  const Row rows[] = {
+      {"BM_CohookFiber", "cohook Fiber::switch_to", 1},
+      {"BM_CohookRawSwitch", "cohook raw cohook_switch_context", 1},
+      {"BM_CohookFiberCallDepth3", "cohook Fiber, 3 calls deep each side", 1},
+      {"BM_CohookSharedStack2", "cohook Fiber, 2 on a SharedStack", 2},
+      {"BM_BoostJumpFcontext", "Boost.Context jump_fcontext", 1},
+      {"BM_BoostJumpFcontextCallDepth3", "jump_fcontext, 3 calls deep each side", 1},
+      {"BM_Swapcontext", "glibc swapcontext", 1},
+      {"BM_CondvarPingPong", "2 threads, std::condition_variable", 1},
+  };
+  double base = r.ns("BM_CohookFiber");
+  std::printf("\nSwitch cost summary (wall time, median over repetitions; a round trip = 2 switches)\n");
+  std::printf("%-38s %14s %11s %16s\n", "", "ns/round trip", "ns/switch", "x cohook Fiber");
+  for (const Row& row : rows) {
+    double ns = r.ns(row.name);
+    if (ns < 0) {
+      std::printf("%-38s %14s\n", row.label, std::string(row.name).rfind("BM_Boost", 0) == 0 && !COHOOK_BENCH_HAVE_FCONTEXT
+                                                 ? "(not built: no Boost.Context)"
+                                                 : "(not run)");
+      continue;
+    }
+    double per_trip = ns / row.round_trips_per_iteration;
+    if (base > 0)
+      std::printf("%-38s %14.2f %11.2f %16.2f\n", row.label, per_trip, per_trip / 2, per_trip / base);
+    else
+      std::printf("%-38s %14.2f %11.2f %16s\n", row.label, per_trip, per_trip / 2, "-");
+  }
+  auto verdict = [&](const char* what, const char* ours, const char* theirs) {
+    double a = r.ns(ours), b = r.ns(theirs);
+    if (a <= 0 || b <= 0) return;
+    std::printf("target, %s no slower than jump_fcontext: %s (%.2f vs %.2f ns per round trip)\n", what,
+                a <= b ? "met" : a <= b * 1.03 ? "within 3% (noise level here)" : "NOT met", a, b);
+  };
+  verdict("cohook Fiber", "BM_CohookFiber", "BM_BoostJumpFcontext");
+  verdict("cohook Fiber 3 calls deep", "BM_CohookFiberCallDepth3", "BM_BoostJumpFcontextCallDepth3");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  print_summary(reporter);
+  benchmark::Shutdown();
+  return 0;
+}

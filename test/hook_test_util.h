@@ -1,0 +1,101 @@
+// Helpers shared by the hook tests: run a body raw (on this thread) or hooked (as a coroutine),
+// a peer that runs beside it (a thread, or a coroutine on the same scheduler thread), sockets.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "cohook/cohook.hpp"
+
+namespace hook_test {
+
+// Peer resets and closed readers must show up as EPIPE, not kill the test.
+inline const bool kSigpipeIgnored = (::signal(SIGPIPE, SIG_IGN), true);
+
+enum class Mode { kRaw, kHooked };
+inline const char* to_string(Mode mode) { return mode == Mode::kRaw ? "raw" : "hooked"; }
+
+// Runs beside the scenario: the other end of a connection. In raw mode a thread; in hooked mode
+// a coroutine on the same (single) scheduler thread, which can only make progress if the
+// scenario's blocking call parks instead of blocking the thread.
+class Peer {
+ public:
+  explicit Peer(Mode mode) : mode_(mode) {}
+  ~Peer() { join(); }
+  void start(std::function<void()> fn) {
+    if (mode_ == Mode::kRaw) thread_ = std::thread(std::move(fn));
+    else handle_ = cohook::go(std::move(fn));
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+    if (handle_.joinable()) handle_.join();
+  }
+
+ private:
+  Mode mode_;
+  std::thread thread_;
+  cohook::JoinHandle handle_;
+};
+
+// Runs body on this thread (raw) or as the main coroutine of a one-thread Runtime (hooked).
+inline void run_in(Mode mode, const std::function<void()>& body) {
+  if (mode == Mode::kRaw) {
+    body();
+    return;
+  }
+  cohook::Runtime runtime(1);
+  runtime.run(body);
+}
+
+// A listening TCP socket on 127.0.0.1 with a kernel-chosen port.
+inline int listen_loopback(int* port, int backlog = 128, int type_flags = 0) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | type_flags, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return -1;
+  if (::listen(fd, backlog) != 0) return -1;
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  *port = ntohs(address.sin_port);
+  return fd;
+}
+
+inline sockaddr_in loopback_address(int port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  return address;
+}
+
+inline int connect_loopback(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address = loopback_address(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+inline std::string pattern(std::size_t size, unsigned seed) {
+  std::string data(size, '\0');
+  unsigned state = seed * 2654435761u + 1;
+  for (char& c : data) {
+    state = state * 1103515245u + 12345u;
+    c = static_cast<char>(state >> 16);
+  }
+  return data;
+}
+
+}  // namespace hook_test
