@@ -3,7 +3,12 @@
 // shared stacks (waiting state must live off the stack that gets copied away).
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <cstring>
 #include <set>
 #include <vector>
@@ -144,6 +149,92 @@ TEST(LibcoShareStack, CondWaitWithTimeoutOnSharedStack) {
   EXPECT_EQ(q.consumed_sum, 100 * 101 / 2);
   for (stCoRoutine_t* co : routines) co_release(co);
   co_cond_free(q.cond);
+  co_free_sharestack(share);
+}
+
+// Timed co_poll and hooked blocking reads on shared stacks: the timer and the fd registration
+// of a waiting coroutine must survive its frames being copied away by the others.
+struct PollerSlot {
+  int id = 0;
+  int pipe_read = -1;
+  int timeouts = 0;
+  int bytes = 0;
+  bool data_ok = false;
+  bool done = false;
+};
+
+void* timed_poll_then_read(void* arg) {
+  auto* slot = static_cast<PollerSlot*>(arg);
+  co_enable_hook_sys();
+  char local_tag[64];
+  std::snprintf(local_tag, sizeof local_tag, "slot-%d", slot->id);
+  for (int i = 0; i < 3; ++i) {
+    pollfd pfd{slot->pipe_read, POLLIN, 0};
+    if (co_poll(co_get_epoll_ct(), &pfd, 1, 2 + slot->id % 3) == 0) ++slot->timeouts;
+  }
+  char buf[32] = {};
+  ssize_t n = read(slot->pipe_read, buf, sizeof buf - 1);  // hooked: parks until main writes
+  slot->bytes = static_cast<int>(n);
+  char expected[32];
+  std::snprintf(expected, sizeof expected, "data-%d", slot->id);
+  slot->data_ok = n > 0 && std::strcmp(buf, expected) == 0 &&
+                  std::strcmp(local_tag, ("slot-" + std::to_string(slot->id)).c_str()) == 0;
+  slot->done = true;
+  return nullptr;
+}
+
+struct Feeder {
+  std::vector<PollerSlot>* slots;
+  std::vector<int>* write_ends;
+  int rounds = 0;
+  bool written = false;
+};
+
+int feed_then_stop(void* arg) {
+  auto* f = static_cast<Feeder*>(arg);
+  bool all_timed_out = true;
+  for (auto& s : *f->slots) all_timed_out = all_timed_out && s.timeouts == 3;
+  if (all_timed_out && !f->written) {
+    for (std::size_t i = 0; i < f->write_ends->size(); ++i) {
+      std::string msg = "data-" + std::to_string(i);
+      EXPECT_EQ(write((*f->write_ends)[i], msg.c_str(), msg.size() + 1), static_cast<ssize_t>(msg.size() + 1));
+    }
+    f->written = true;
+  }
+  bool all_done = true;
+  for (auto& s : *f->slots) all_done = all_done && s.done;
+  return all_done || ++f->rounds > 20000 ? -1 : 0;
+}
+
+TEST(LibcoShareStack, TimedPollAndHookedReadOnSharedStacks) {
+  constexpr int kRoutines = 8;
+  stShareStack_t* share = co_alloc_sharestack(2, 64 * 1024);
+  stCoRoutineAttr_t attr;
+  attr.share_stack = share;
+  std::vector<PollerSlot> slots(kRoutines);
+  std::vector<int> write_ends(kRoutines);
+  std::vector<stCoRoutine_t*> routines(kRoutines);
+  for (int i = 0; i < kRoutines; ++i) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    slots[i].id = i;
+    slots[i].pipe_read = fds[0];
+    write_ends[i] = fds[1];
+    ASSERT_EQ(co_create(&routines[i], &attr, timed_poll_then_read, &slots[i]), 0);
+    co_resume(routines[i]);
+  }
+  Feeder feeder{&slots, &write_ends};
+  co_eventloop(co_get_epoll_ct(), feed_then_stop, &feeder);
+  for (const PollerSlot& s : slots) {
+    EXPECT_EQ(s.timeouts, 3) << "slot " << s.id;
+    EXPECT_TRUE(s.done) << "slot " << s.id;
+    EXPECT_TRUE(s.data_ok) << "slot " << s.id << " read " << s.bytes;
+  }
+  for (int i = 0; i < kRoutines; ++i) {
+    co_release(routines[i]);
+    close(slots[i].pipe_read);
+    close(write_ends[i]);
+  }
   co_free_sharestack(share);
 }
 
