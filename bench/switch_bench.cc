@@ -20,6 +20,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
@@ -370,9 +371,102 @@ void print_summary(const SummaryReporter& r) {
   verdict("cohook Fiber 3 calls deep", "BM_CohookFiberCallDepth3", "BM_BoostJumpFcontextCallDepth3");
 }
 
+// ---------------------------------------------------------------- instruction counts
+// `switch_bench --round_trips_only=VARIANT:N` runs N round trips of one variant outside Google
+// Benchmark and exits, for valgrind --tool=callgrind: the difference between the totals for N
+// and for 0 round trips, divided by N, is the instructions per round trip (callgrind's inclusive
+// per-function costs are unreliable across stack switches, its totals are not). VARIANT is
+// fiber, raw, swapcontext or fcontext.
+
+__attribute__((noinline)) void round_trips_fiber(long n) {
+  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
+  {
+    FiberEcho echo;
+    Fiber fiber(stack, &FiberEcho::entry, &echo);
+    Fiber& main = Fiber::running();
+    echo.self = &fiber;
+    echo.back = &main;
+    main.switch_to(fiber);
+    void* token = &echo;
+    for (long i = 0; i < n; ++i) {
+      token = main.switch_to(fiber, token);
+      benchmark::DoNotOptimize(token);
+    }
+  }
+  StackPool::this_thread().release(stack);
+}
+
+__attribute__((noinline)) void round_trips_raw(long n) {
+  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
+  RawEcho echo;
+  echo.co_sp = cohook::coctx::make_context(stack.low, stack.size, &RawEcho::entry, &echo).sp;
+  void* token = cohook_switch_context(&echo.main_sp, echo.co_sp, &echo);
+  for (long i = 0; i < n; ++i) {
+    token = cohook_switch_context(&echo.main_sp, echo.co_sp, token);
+    benchmark::DoNotOptimize(token);
+  }
+  StackPool::this_thread().release(stack);
+}
+
+__attribute__((noinline)) void round_trips_swapcontext(long n) {
+  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
+  getcontext(&g_uc_co);
+  g_uc_co.uc_stack.ss_sp = stack.low;
+  g_uc_co.uc_stack.ss_size = stack.size;
+  g_uc_co.uc_link = nullptr;
+  makecontext(&g_uc_co, &swapcontext_entry, 0);
+  swapcontext(&g_uc_main, &g_uc_co);
+  for (long i = 0; i < n; ++i) swapcontext(&g_uc_main, &g_uc_co);
+  StackPool::this_thread().release(stack);
+}
+
+#if COHOOK_BENCH_HAVE_FCONTEXT
+__attribute__((noinline)) void round_trips_fcontext(long n) {
+  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
+  bctx::fcontext_t co = bctx::make_fcontext(stack.high(), stack.size, &fcontext_entry);
+  co = bctx::jump_fcontext(co, nullptr).fctx;
+  void* token = &co;
+  for (long i = 0; i < n; ++i) {
+    bctx::transfer_t t = bctx::jump_fcontext(co, token);
+    co = t.fctx;
+    token = t.data;
+    benchmark::DoNotOptimize(token);
+  }
+  StackPool::this_thread().release(stack);
+}
+#endif
+
+// Returns the exit status, or -1 if the flag is absent.
+int round_trips_only(int argc, char** argv) {
+  const std::string flag = "--round_trips_only=";
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind(flag, 0) != 0) continue;
+    std::string spec = arg.substr(flag.size());
+    std::size_t colon = spec.find(':');
+    std::string variant = spec.substr(0, colon);
+    long n = colon == std::string::npos ? 1000000 : std::strtol(spec.c_str() + colon + 1, nullptr, 10);
+    if (variant == "fiber") round_trips_fiber(n);
+    else if (variant == "raw") round_trips_raw(n);
+    else if (variant == "swapcontext") round_trips_swapcontext(n);
+#if COHOOK_BENCH_HAVE_FCONTEXT
+    else if (variant == "fcontext") round_trips_fcontext(n);
+#endif
+    else {
+      std::fprintf(stderr, "switch_bench: unknown variant '%s' (fiber, raw, swapcontext%s)\n", variant.c_str(),
+                   COHOOK_BENCH_HAVE_FCONTEXT ? ", fcontext" : "");
+      return 2;
+    }
+    std::printf("%s: %ld round trips\n", variant.c_str(), n);
+    return 0;
+  }
+  return -1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (int status = round_trips_only(argc, argv); status >= 0) return status;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   SummaryReporter reporter;

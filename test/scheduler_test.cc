@@ -250,7 +250,7 @@ TEST(RuntimeTest, RunReturnsOnlyWhenEveryCoroutineHasFinished) {
   std::atomic<int> finished{0};
   runtime.run([&] {
     for (int i = 0; i < 100; ++i) {
-      go([&] {
+      go([&finished, i] {
         this_coroutine::sleep_for(std::chrono::milliseconds(i % 7));
         go([&] { ++finished; });  // grandchildren count too
         ++finished;

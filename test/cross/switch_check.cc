@@ -28,6 +28,8 @@
 #include "coctx/fiber.h"
 #include "coctx/stack.h"
 
+#include <valgrind/valgrind.h>
+
 using cohook::coctx::Context;
 using cohook::coctx::Fiber;
 using cohook::coctx::SharedStack;
@@ -576,9 +578,15 @@ struct FpSide {
   long rounds = 0;
 };
 
+// valgrind keeps the rounding fields but computes with round-to-nearest whatever they say, and
+// does not model flush-to-zero at all, so under valgrind only the rounding fields are checked.
+bool arithmetic_follows_modes() { return RUNNING_ON_VALGRIND == 0; }
+
 bool state_is(int fe_mode, bool ftz, double expected_third) {
-  return fegetround() == fe_mode && sse_rounding() == expected_rc(fe_mode) && x87_rounding() == expected_rc(fe_mode) &&
-         flush_to_zero() == ftz && third() == expected_third && ((tiny_half() == 0.0) == ftz);
+  bool rounding = fegetround() == fe_mode && sse_rounding() == expected_rc(fe_mode) &&
+                  x87_rounding() == expected_rc(fe_mode);
+  if (!arithmetic_follows_modes()) return rounding;
+  return rounding && flush_to_zero() == ftz && third() == expected_third && ((tiny_half() == 0.0) == ftz);
 }
 
 void fp_fiber_entry(void* data, void*) {
@@ -602,7 +610,10 @@ void test_fp_control() {
   fesetround(FE_DOWNWARD);
   s.third_down = third();
   fesetround(FE_TONEAREST);
-  CHECK(s.third_up > s.third_down);  // the modes really change arithmetic
+  if (arithmetic_follows_modes())
+    CHECK(s.third_up > s.third_down);  // the modes really change arithmetic
+  else
+    std::printf("note: under valgrind, only the rounding fields of the FP control state are checked\n");
 
   StackSpan stack = take_stack();
   Fiber fiber(stack, &fp_fiber_entry, &s);
@@ -615,7 +626,7 @@ void test_fp_control() {
   set_flush_to_zero(true);
   main.switch_to(fiber);
   CHECK(s.initial_mode == FE_TONEAREST);
-  CHECK(!s.initial_ftz);
+  CHECK(!s.initial_ftz || !arithmetic_follows_modes());
   LoopCheck loop("main keeps upward rounding and FTZ across switches");
   for (long i = 0; i < 1000; ++i) {
     main.switch_to(fiber);
