@@ -117,9 +117,12 @@ $(OUT)/app/%.o: %.cc | deps
 # libco programs include "co_routine.h" unchanged: give them the compat include path.
 $(OUT)/app/examples/libco_%.o: APP_CXXFLAGS += -Iinclude/cohook/compat
 
+# Tests that drive third-party client libraries also link those libraries.
+$(OUT)/test/real_library_test: EXTRA_LIBS := -lcurl -lhiredis -lssl -lcrypto
+
 $(OUT)/test/%: $(OUT)/app/test/%.o $(TEST_SUPPORT) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $< $(TEST_SUPPORT) $(WHOLE_STATIC_LIB) $(LDFLAGS_FLAVOUR) $(GTEST_LIBS) $(ABSL_LIBS) $(LIB_LDLIBS)
+	$(CXX) -o $@ $< $(TEST_SUPPORT) $(WHOLE_STATIC_LIB) $(LDFLAGS_FLAVOUR) $(GTEST_LIBS) $(ABSL_LIBS) $(EXTRA_LIBS) $(LIB_LDLIBS)
 
 $(OUT)/bench/%: $(OUT)/app/bench/%.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)

@@ -12,7 +12,9 @@
 namespace cohook::coctx {
 namespace {
 
-thread_local Fiber* t_running = nullptr;
+// initial-exec: read on every switch; the general-dynamic model would cost a __tls_get_addr
+// call in the shared library.
+__attribute__((tls_model("initial-exec"))) thread_local Fiber* t_running = nullptr;
 
 // Copies a stack image. Under ASan the bytes include other frames' redzones, which are poisoned
 // by design; a plain memcpy would be checked against them, so copy word by word, unchecked.
@@ -139,11 +141,16 @@ void* Fiber::jump(Fiber& next, void* transfer, bool exiting) {
 }
 
 void* Fiber::switch_to(Fiber& next, void* transfer) {
-  if (next.shared_ != nullptr && next.shared_->occupant_ != &next) {
-    // We cannot copy over the stack we are standing on: let the copier do it.
-    if (shared_ == next.shared_) return switch_via_copier(next, transfer, false);
-    next.shared_->occupy(next);
-  }
+  // The common case stays a few instructions; copying shared stacks is kept out of line.
+  if (__builtin_expect(next.shared_ != nullptr, 0) && next.shared_->occupant_ != &next)
+    return switch_to_shared_slow(next, transfer);
+  return jump(next, transfer, false);
+}
+
+void* Fiber::switch_to_shared_slow(Fiber& next, void* transfer) {
+  // We cannot copy over the stack we are standing on: let the copier do it.
+  if (shared_ == next.shared_) return switch_via_copier(next, transfer, false);
+  next.shared_->occupy(next);
   return jump(next, transfer, false);
 }
 

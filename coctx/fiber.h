@@ -69,6 +69,7 @@ class Fiber {
   struct ThreadTag {};
   explicit Fiber(ThreadTag);
   void* jump(Fiber& next, void* transfer, bool exiting);
+  __attribute__((noinline)) void* switch_to_shared_slow(Fiber& next, void* transfer);
   void* switch_via_copier(Fiber& next, void* transfer, bool exiting);
   void save_image();
   void restore_image();

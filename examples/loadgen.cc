@@ -35,7 +35,7 @@ ABSL_FLAG(int, message_size, 64, "bytes per message (1 to 65536)");
 ABSL_FLAG(int, pipeline, 1, "messages sent together before waiting for their echo (1 to 64)");
 ABSL_FLAG(int, connect_batch, 128, "connections being set up at any one time (1 to 4096)");
 ABSL_FLAG(int, connect_timeout_ms, 10000, "time allowed to set up every connection");
-ABSL_FLAG(int, drain_ms, 2000, "after the run, time allowed for answers still in flight");
+ABSL_FLAG(int, drain_ms, 5000, "after the run, time allowed for answers still in flight");
 
 namespace {
 

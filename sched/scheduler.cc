@@ -210,6 +210,12 @@ void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   if (timeout != 0) {
     sleeping_.store(true, std::memory_order_seq_cst);
     if (remote_pending_.load(std::memory_order_seq_cst)) timeout = 0;
+    busy_rounds_ = 0;
+  } else if (++busy_rounds_ % kBusyRoundsPerPoll != 0) {
+    // Coroutines are ready: a non-blocking epoll_wait every round would cost a system call per
+    // round; one every few rounds still lets fd events in promptly.
+    if (!timers_.empty()) timers_.fire_expired(Clock::now());
+    return;
   }
   poller_.poll(timeout);
   sleeping_.store(false, std::memory_order_relaxed);

@@ -118,6 +118,8 @@ class Scheduler {
   std::atomic<bool> stop_requested_{false};
 
   Runtime::State* runtime_ = nullptr;
+  static constexpr unsigned kBusyRoundsPerPoll = 8;
+  unsigned busy_rounds_ = 0;  // rounds in a row that found coroutines ready
 };
 
 }  // namespace cohook

@@ -3,7 +3,8 @@
 # Called by `make deps` (and so by every make target that builds); quiet when all are present.
 set -eu
 packages=(g++ make libabsl-dev libunwind-dev libgtest-dev libgmock-dev libbenchmark-dev valgrind
-          g++-aarch64-linux-gnu qemu-user pkg-config procps iproute2 libboost-context-dev)
+          g++-aarch64-linux-gnu qemu-user pkg-config procps iproute2 libboost-context-dev
+          libcurl4-openssl-dev libhiredis-dev libssl-dev redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
