@@ -132,6 +132,13 @@ $(BINDIR)/%: $(OUT)/app/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $< $(WHOLE_STATIC_LIB) $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
 
+# The thread server built without cohook: the demo preloads libcohook.so into it (a program linked
+# with libcohook.a keeps its own hooks, and a preloaded copy would never be called).
+$(BINDIR)/echo_threads_plain: $(OUT)/app/examples/echo_threads.o
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) -pthread
+examples: $(BINDIR)/echo_threads_plain
+
 $(BINDIR)/%: $(OUT)/app/tools/%.o
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)

@@ -244,7 +244,7 @@ corun_note=
 for c in "${loads[@]}"; do
   run_row threads "threads (thread per connection)" "$c" "$plain_threads"
   run_row preload "threads + LD_PRELOAD (native threads)" "$c" env LD_PRELOAD="$preload_lib" "$plain_threads"
-  run_row coroutines "coroutines (cohook, $co_threads threads)" "$c" "$bin_dir/echo_coroutines" --threads "$co_threads"
+  run_row coroutines "coroutines (cohook, $co_threads thread$([ "$co_threads" = 1 ] || echo s))" "$c" "$bin_dir/echo_coroutines" --threads "$co_threads"
   run_row epoll "epoll (hand-written, 1 thread)" "$c" "$bin_dir/echo_epoll"
   if [ -x "$bin_dir/corun" ]; then
     run_row corun "threads under corun (green threads)" "$c" "$bin_dir/corun" -- "$plain_threads"
