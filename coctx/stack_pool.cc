@@ -1,6 +1,7 @@
 #include "coctx/stack.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,7 +34,8 @@ std::size_t read_max_map_count() {
   char msg[160];
   int n = std::snprintf(msg, sizeof msg, "cohook: cannot map a %zu-byte coroutine stack: %s\n", bytes,
                         std::strerror(errno));
-  (void)!::write(STDERR_FILENO, msg, n > 0 ? static_cast<std::size_t>(n) : 0);
+  // Raw write(2): coctx sits below the hook layer that interposes write().
+  (void)!::syscall(SYS_write, STDERR_FILENO, msg, n > 0 ? static_cast<std::size_t>(n) : 0);
   std::abort();
 }
 

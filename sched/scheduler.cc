@@ -44,6 +44,7 @@ Scheduler::Scheduler() {
 
 Scheduler::~Scheduler() {
   if (t_scheduler == this) t_scheduler = nullptr;
+  std::lock_guard<std::mutex> wait_for_remote_wakers(remote_mutex_);
 }
 
 Coroutine* Scheduler::create(std::function<void()> fn, const SpawnOptions& options,
@@ -145,12 +146,12 @@ void Scheduler::make_ready(Coroutine* coroutine) {
 
 void Scheduler::make_ready_remote(Coroutine* coroutine) {
   coroutine->next_ready_ = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(remote_mutex_);
-    if (remote_tail_ != nullptr) remote_tail_->next_ready_ = coroutine;
-    else remote_head_ = coroutine;
-    remote_tail_ = coroutine;
-  }
+  // All under the lock: once the coroutine is visible, its home may run it, finish every
+  // coroutine and exit; the destructor takes this lock, so we are done with *this by then.
+  std::lock_guard<std::mutex> lock(remote_mutex_);
+  if (remote_tail_ != nullptr) remote_tail_->next_ready_ = coroutine;
+  else remote_head_ = coroutine;
+  remote_tail_ = coroutine;
   // Dekker pairing with run_once: we publish work then look for a sleeper; it publishes that it
   // sleeps then looks for work. With both seq_cst, at least one of us sees the other.
   remote_pending_.store(true, std::memory_order_seq_cst);
@@ -230,7 +231,7 @@ void Scheduler::run_until_idle() {
 
 void Scheduler::stop() {
   stop_requested_.store(true, std::memory_order_seq_cst);
-  if (t_scheduler != this) poller_.wake();
+  if (t_scheduler != this) wake();
 }
 
 }  // namespace cohook

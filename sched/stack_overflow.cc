@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "poller/syscalls.h"
 #include "sched/coroutine.h"
 
 namespace cohook {
@@ -45,7 +46,8 @@ void write_report(const Coroutine* coroutine) {
   m.add("' (stack of ");
   m.add_number(coroutine->stack_size());
   m.add(" bytes); give it a bigger one with SpawnOptions::stack_size or COHOOK_STACK_SIZE\n");
-  (void)!::write(STDERR_FILENO, m.text, m.length);
+  // Raw: the write() wrapper is interposed by the hook layer, and we are in a signal handler.
+  (void)!sys::write(STDERR_FILENO, m.text, m.length);
 }
 
 std::uintptr_t stack_pointer_of(void* ucontext) {
