@@ -176,8 +176,10 @@ demo: all
 	@scripts/demo.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include/cohook/compat $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/include/cohook/compat $(DESTDIR)$(PREFIX)/include/cohook/detail \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/cohook/*.hpp $(DESTDIR)$(PREFIX)/include/cohook/
+	install -m 644 include/cohook/detail/*.hpp $(DESTDIR)$(PREFIX)/include/cohook/detail/
 	install -m 644 include/cohook/compat/*.h $(DESTDIR)$(PREFIX)/include/cohook/compat/
 	install -m 644 $(STATIC_LIB) $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/
 	$(if $(TOOL_BINS),install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/)
