@@ -9,17 +9,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "poller/syscalls.h"
 
 namespace cohook::poller {
-namespace {
 
 // Process-wide, per fd number: bumped on every forget_fd, and which pollers may hold it.
 struct FdState {
   std::atomic<std::uint32_t> epoch{0};
   std::atomic<std::uint64_t> pollers{0};  // bit min(index, 63); bit 63 stands for all above
 };
+
+namespace {
 
 // Two levels so there is no fixed fd ceiling and untouched ranges cost nothing (the top level
 // is zero-filled BSS): fd numbers up to 2^30, the kernel's own nr_open ceiling.
@@ -71,7 +73,7 @@ bool matches(const FdWaiter* w, std::uint32_t revents) {
 
 }  // namespace
 
-Poller::Poller() {
+void Poller::open_epoll_set() {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) die("epoll_create1");
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -80,6 +82,10 @@ Poller::Poller() {
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeToken;
   if (sys::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) die("epoll_ctl(wake fd)");
+}
+
+Poller::Poller() {
+  open_epoll_set();
   std::lock_guard<std::mutex> lock(g_registry_mutex);
   for (index_ = 0; index_ < kMaxPollers && g_registry[index_] != nullptr; ++index_) {
   }
@@ -122,15 +128,7 @@ int Poller::add_waiter(int fd, FdWaiter* waiter) {
     wake_all(*rec, kClosed);
   }
   if (!rec->in_epoll) {
-    state->pollers.fetch_or(registry_bit(index_), std::memory_order_acq_rel);
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.u64 = (std::uint64_t{epoch} << 32) | static_cast<std::uint32_t>(fd);
-    if (sys::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      if (errno != EEXIST || sys::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) return errno;
-    }
-    rec->in_epoll = true;
-    rec->epoch = epoch;
+    if (int error = register_fd(fd, *rec, *state, epoch); error != 0) return error;
   }
   waiter->fd = fd;
   waiter->prev = nullptr;
@@ -138,6 +136,45 @@ int Poller::add_waiter(int fd, FdWaiter* waiter) {
   if (rec->head != nullptr) rec->head->prev = waiter;
   rec->head = waiter;
   return 0;
+}
+
+int Poller::register_fd(int fd, FdRecord& rec, FdState& state, std::uint32_t epoch) {
+  state.pollers.fetch_or(registry_bit(index_), std::memory_order_acq_rel);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = (std::uint64_t{epoch} << 32) | static_cast<std::uint32_t>(fd);
+  if (sys::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (errno != EEXIST || sys::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) return errno;
+  }
+  rec.in_epoll = true;
+  rec.epoch = epoch;
+  return 0;
+}
+
+void Poller::rebuild_after_fork() {
+  // Only the forking thread lives on in the child. A lock held by a thread that is gone would
+  // never be released, so the locks start over, and the other threads' pollers are forgotten.
+  new (&g_registry_mutex) std::mutex();
+  Poller* self = t_thread_poller;
+  for (unsigned i = 0; i < g_registry_end; ++i)
+    if (g_registry[i] != self) g_registry[i] = nullptr;
+  g_registry_end = self != nullptr ? self->index_ + 1 : 0;
+  if (self == nullptr) return;
+  new (&self->closed_mutex_) std::mutex();
+  self->closed_.clear();
+  // The epoll set and the wake-up eventfd are the parent's too: events would go to whichever
+  // process waits first. Make new ones and register again what our waiters wait on.
+  sys::close(self->epoll_fd_);
+  sys::close(self->wake_fd_);
+  self->open_epoll_set();
+  for (std::size_t fd = 0; fd < self->records_.size(); ++fd) {
+    FdRecord& rec = self->records_[fd];
+    rec.in_epoll = false;
+    if (rec.head == nullptr) continue;
+    FdState* state = fd_state(static_cast<int>(fd), true);
+    std::uint32_t epoch = state->epoch.load(std::memory_order_acquire);
+    if (self->register_fd(static_cast<int>(fd), rec, *state, epoch) != 0) self->wake_all(rec, kClosed);
+  }
 }
 
 void Poller::remove_waiter(FdWaiter* waiter) {

@@ -39,6 +39,8 @@ struct FdWaiter {
   FdWaiter* next = nullptr;
 };
 
+struct FdState;  // process-wide registration state of one fd number (poller.cc)
+
 class Poller {
  public:
   Poller();
@@ -64,6 +66,12 @@ class Poller {
 
   int epoll_fd() const { return epoll_fd_; }
 
+  // In a forked child (call from a pthread_atfork child handler): gives the calling thread's
+  // poller an epoll set of its own (the parent's would deliver events to either process),
+  // registers again the fds its waiters wait on, and forgets the pollers of threads that did not
+  // survive the fork.
+  static void rebuild_after_fork();
+
  private:
   struct FdRecord {
     FdWaiter* head = nullptr;
@@ -71,6 +79,8 @@ class Poller {
     bool in_epoll = false;
   };
 
+  void open_epoll_set();
+  int register_fd(int fd, FdRecord& rec, FdState& state, std::uint32_t epoch);
   FdRecord* record(int fd);
   void wake_all(FdRecord& rec, std::uint32_t revents);
   void drop_fd(int fd, std::uint32_t closed_epoch);

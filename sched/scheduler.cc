@@ -1,6 +1,9 @@
 #include "sched/scheduler.h"
 
+#include <pthread.h>
+
 #include <cerrno>
+#include <new>
 #include <thread>
 
 #include "sched/runtime_state.h"
@@ -40,6 +43,17 @@ Scheduler& Scheduler::this_thread() {
 Scheduler::Scheduler() {
   if (t_scheduler == nullptr) t_scheduler = this;
   install_stack_overflow_handler();
+  static std::once_flag atfork_once;
+  std::call_once(atfork_once, [] { ::pthread_atfork(nullptr, nullptr, &Scheduler::rebuild_after_fork); });
+}
+
+void Scheduler::rebuild_after_fork() {
+  poller::Poller::rebuild_after_fork();
+  Scheduler* self = t_scheduler;
+  if (self == nullptr) return;
+  // A waker on a thread that did not survive the fork may have held the lock.
+  new (&self->remote_mutex_) std::mutex();
+  self->sleeping_.store(false, std::memory_order_relaxed);
 }
 
 Scheduler::~Scheduler() {

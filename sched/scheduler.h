@@ -95,6 +95,9 @@ class Scheduler {
  private:
   friend class Coroutine;
 
+  // pthread_atfork child handler: only the forking thread lives on; its scheduler keeps its
+  // coroutines, with a poller of its own. Coroutines homed on other threads never run again.
+  static void rebuild_after_fork();
   void make_ready(Coroutine* coroutine);       // home thread
   void make_ready_remote(Coroutine* coroutine);  // any other thread
   void drain_remote();
