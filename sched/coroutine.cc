@@ -18,7 +18,7 @@ namespace {
 std::atomic<std::uint64_t> g_next_id{1};
 }  // namespace
 
-thread_local Coroutine* t_current_coroutine __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local Coroutine* t_current_coroutine __attribute__((tls_model("initial-exec"))) = nullptr;
 
 const char* to_string(CoroutineState state) {
   switch (state) {

@@ -57,8 +57,9 @@ struct FdParker : poller::FdWaiter {
 };
 
 // The running coroutine of this thread. initial-exec: every hooked call reads it, and the
-// general-dynamic model would cost a __tls_get_addr call in the shared library.
-extern thread_local Coroutine* t_current_coroutine __attribute__((tls_model("initial-exec")));
+// general-dynamic model would cost a __tls_get_addr call in the shared library. constinit: no
+// dynamic initialisation, so no TLS wrapper call either.
+extern constinit thread_local Coroutine* t_current_coroutine __attribute__((tls_model("initial-exec")));
 
 class Coroutine {
  public:
