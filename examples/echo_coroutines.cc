@@ -19,61 +19,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "cohook/cohook.hpp"
+#include "echo_common.h"
 
 ABSL_FLAG(int, port, 0, "TCP port on 127.0.0.1 (0: any free port; the chosen one is printed as 'port N')");
 ABSL_FLAG(int, max_seconds, 300, "safety limit: exit after this many seconds");
 ABSL_FLAG(int, threads, 2, "scheduler threads");
-
-namespace {
-
-// Exactly the thread server's connection loop; here it runs in a coroutine.
-void serve(int fd) {
-  char buffer[4096];
-  for (;;) {
-    ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    ssize_t sent = 0;
-    while (sent < n) {
-      ssize_t w = write(fd, buffer + sent, static_cast<size_t>(n - sent));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        sent = -1;
-        break;
-      }
-      sent += w;
-    }
-    if (sent < 0) break;
-  }
-  close(fd);
-}
-
-int listen_on_loopback(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(fd, 4096) != 0) {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
-  }
-  return fd;
-}
-
-int bound_port(int fd) {
-  sockaddr_in address{};
-  socklen_t length = sizeof address;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return -1;
-  return ntohs(address.sin_port);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -114,7 +64,7 @@ int main(int argc, char** argv) {
       }
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      cohook::go([fd] { serve(fd); });
+      cohook::go([fd] { serve_echo_connection(fd); });  // the thread server's very function
     }
   });
   return 0;

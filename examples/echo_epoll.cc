@@ -21,6 +21,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "echo_common.h"
 
 ABSL_FLAG(int, port, 0, "TCP port on 127.0.0.1 (0: any free port; the chosen one is printed as 'port N')");
 ABSL_FLAG(int, max_seconds, 300, "safety limit: exit after this many seconds");
@@ -104,38 +105,13 @@ void accept_all(int listener) {
   }
 }
 
-int listen_on_loopback(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(fd, 4096) != 0) {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
-  }
-  return fd;
-}
-
-int bound_port(int fd) {
-  sockaddr_in address{};
-  socklen_t length = sizeof address;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return -1;
-  return ntohs(address.sin_port);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   signal(SIGPIPE, SIG_IGN);  // a peer that resets must not kill the server
 
-  int listener = listen_on_loopback(absl::GetFlag(FLAGS_port));
+  int listener = listen_on_loopback(absl::GetFlag(FLAGS_port), SOCK_NONBLOCK);
   epoll_fd = epoll_create1(EPOLL_CLOEXEC);
   if (listener < 0 || epoll_fd < 0) {
     perror("echo_epoll: listen on 127.0.0.1");

@@ -1,7 +1,6 @@
 #include "sched/baton.h"
 
 #include <linux/futex.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -10,6 +9,7 @@
 
 #include "sched/coroutine.h"
 #include "sched/scheduler.h"
+#include "sched/spin_wait.h"
 
 namespace cohook {
 namespace {
@@ -31,18 +31,6 @@ void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, TimePo
 void futex_wake_one(std::atomic<std::uint32_t>* word) {
   ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, nullptr, nullptr,
             0);
-}
-
-void pause_briefly(int& spins) {
-  if (++spins < 64) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-  } else {
-    ::sched_yield();
-  }
 }
 
 }  // namespace
@@ -105,7 +93,7 @@ void Baton::post() {
 
 void Baton::await_post() {
   int spins = 0;
-  while (!post_done_.load(std::memory_order_acquire)) pause_briefly(spins);
+  while (!post_done_.load(std::memory_order_acquire)) spin_then_yield(spins);
 }
 
 }  // namespace cohook

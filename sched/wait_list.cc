@@ -1,24 +1,14 @@
 #include "sched/wait_list.h"
 
-#include <sched.h>
-
 #include "sched/coroutine.h"
+#include "sched/spin_wait.h"
 
 namespace cohook::detail {
 
 void SpinLock::wait_unlocked() {
   // Critical sections are a few instructions; spin a little, then let the holder's thread run.
-  for (int spins = 0; locked_.load(std::memory_order_relaxed); ++spins) {
-    if (spins < 100) {
-#if defined(__x86_64__)
-      __builtin_ia32_pause();
-#elif defined(__aarch64__)
-      asm volatile("yield");
-#endif
-    } else {
-      ::sched_yield();
-    }
-  }
+  int spins = 0;
+  while (locked_.load(std::memory_order_relaxed)) spin_then_yield(spins);
 }
 
 WaitNodeFor::WaitNodeFor() {

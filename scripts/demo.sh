@@ -123,7 +123,7 @@ start_server() {
   server_port=
   local tries=0
   while [ -z "$server_port" ]; do
-    server_port=$(sed -n 's/^port \([0-9][0-9]*\)$/\1/p' "$log" | head -1)
+    server_port=$( [ -f "$log" ] && sed -n 's/^port \([0-9][0-9]*\)$/\1/p' "$log" | head -1)
     [ -n "$server_port" ] && break
     kill -0 "$server_group" 2>/dev/null || {
       sed 's/^/    | /' "$log" >&2
