@@ -1,6 +1,7 @@
 #include "coctx/fiber.h"
 
 #include <pthread.h>
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 
 #include <cstdint>
@@ -196,7 +197,12 @@ void Fiber::save_image() {
   image_size_ = size;
 }
 
-void Fiber::restore_image() { copy_stack_bytes(static_cast<char*>(ctx_.sp), image_, image_size_); }
+void Fiber::restore_image() {
+  // To memcheck, the shared stack below the last occupant's stack pointer is dead space; we are
+  // about to bring frames back to life there.
+  VALGRIND_MAKE_MEM_UNDEFINED(ctx_.sp, image_size_);
+  copy_stack_bytes(static_cast<char*>(ctx_.sp), image_, image_size_);
+}
 
 SharedStack::SharedStack(std::size_t size) : span_(StackPool::this_thread().acquire(size)) {
   valgrind_id_ = VALGRIND_STACK_REGISTER(span_.low, span_.high());
