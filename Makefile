@@ -70,13 +70,14 @@ BENCH_LIBS := -lbenchmark $(BOOST_CONTEXT_LIBS)
 # Objects are intermediates of chained pattern rules; keep them so rebuilds stay incremental.
 .SECONDARY:
 
-.PHONY: all lib deps test asan tsan bench demo install cross clean help examples tools
+.PHONY: all lib deps test asan tsan memcheck bench demo install cross clean help examples tools
 all: lib tools examples
 
 help:
 	@echo "make            build lib/libcohook.{a,so}, bin/ tools and examples"
 	@echo "make test       build and run the GoogleTest suites (and the aarch64 cross build)"
 	@echo "make asan|tsan  run the suites under AddressSanitizer / ThreadSanitizer"
+	@echo "make memcheck   run the switching suites under valgrind memcheck"
 	@echo "make bench      run the microbenchmarks (Google Benchmark)"
 	@echo "make demo       run a bundled server under load, side by side with the alternatives"
 	@echo "make install PREFIX=/usr/local   headers, libraries, tools, cohook.pc"
@@ -152,6 +153,15 @@ endif
 
 .PHONY: build-tests
 build-tests: $(TEST_BINS) $(SHARED_LIB) $(EXAMPLE_BINS) $(TOOL_BINS)
+
+# valgrind memcheck over the suites that switch, share stacks and park (death tests and the
+# 100k-coroutine test excluded: forking and 100k fibers under memcheck take minutes).
+MEMCHECK_SUITES := context_test scheduler_test sync_test hook_io_test libco_routine_test libco_share_stack_test
+memcheck: deps
+	@$(MAKE) --no-print-directory build-tests
+	@for t in $(MEMCHECK_SUITES); do echo "== memcheck $$t"; \
+	  valgrind --error-exitcode=9 -q $(OUT)/test/$$t --gtest_brief=1 \
+	    --gtest_filter='-*Death*:*HundredThousand*' || exit 1; done
 
 asan:
 	@$(MAKE) --no-print-directory FLAVOUR=asan test
