@@ -51,10 +51,10 @@ void Coroutine::start_fiber() {
   // The stack is taken here, on the home thread, at the first run: stack pools are per thread,
   // and coroutines queued but not yet started cost no stack.
   if (shared_stack_ != nullptr) {
-    fiber_ = std::make_unique<coctx::Fiber>(*shared_stack_, &Coroutine::entry, this);
+    fiber_.emplace(*shared_stack_, &Coroutine::entry, this);
   } else {
     stack_ = coctx::StackPool::this_thread().acquire(stack_size_);
-    fiber_ = std::make_unique<coctx::Fiber>(stack_, &Coroutine::entry, this);
+    fiber_.emplace(stack_, &Coroutine::entry, this);
   }
 }
 
@@ -65,7 +65,7 @@ void Coroutine::release_stack() {
 }
 
 void Coroutine::resume() {
-  if (fiber_ == nullptr) start_fiber();
+  if (!fiber_) start_fiber();
   coctx::Fiber& from = coctx::Fiber::running();
   Coroutine* previous = t_current_coroutine;
   resumer_ = &from;

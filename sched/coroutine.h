@@ -11,6 +11,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -115,7 +116,7 @@ class Coroutine {
   void* user_data() const { return user_data_; }
   void set_user_data(void* data) { user_data_ = data; }
 
-  const coctx::Fiber* fiber() const { return fiber_.get(); }
+  const coctx::Fiber* fiber() const { return fiber_ ? &*fiber_ : nullptr; }
 
   // The node for this coroutine's next wait on a sync primitive, reset (see ParkTimer for why
   // it is not in the frame). A coroutine waits on one thing at a time.
@@ -147,16 +148,14 @@ class Coroutine {
   const std::size_t stack_size_;
   coctx::SharedStack* const shared_stack_;
   coctx::StackSpan stack_;
-  std::unique_ptr<coctx::Fiber> fiber_;
+  std::optional<coctx::Fiber> fiber_;  // made at the first resume, on the home thread
   coctx::Fiber* resumer_ = nullptr;
-  Coroutine* resumed_from_ = nullptr;  // Coroutine::current() of the resumer
 
   std::atomic<CoroutineState> state_{CoroutineState::kCreated};
   std::atomic<int> refs_{1};
   bool hooks_enabled_ = true;
   const char* wait_what_ = nullptr;
   int wait_fd_ = -1;
-  int saved_errno_ = 0;
   void* user_data_ = nullptr;
   std::vector<LocalSlot> locals_;
 
