@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "coctx/stack.h"
 #include "sched/scheduler.h"
@@ -20,7 +21,7 @@ constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;
 }
 
 Config load() {
-  Config c{coctx::kDefaultStackSize, 0};
+  Config c{coctx::kDefaultStackSize, 0, 10};
   if (const char* v = std::getenv("COHOOK_STACK_SIZE"); v != nullptr) {
     std::size_t bytes = 0;
     if (!parse_size(v, &bytes) || bytes < coctx::kMinStackSize || bytes > kMaxStackSize)
@@ -29,6 +30,11 @@ Config load() {
   }
   if (const char* v = std::getenv("COHOOK_THREADS"); v != nullptr) {
     if (!parse_count(v, 1024, &c.threads)) reject("COHOOK_THREADS", v, "a whole number from 1 to 1024");
+  }
+  if (const char* v = std::getenv("COHOOK_STALL_REPORT"); v != nullptr) {
+    if (std::string(v) == "0") c.stall_report_seconds = 0;
+    else if (!parse_count(v, 86400, &c.stall_report_seconds))
+      reject("COHOOK_STALL_REPORT", v, "seconds from 0 (off) to 86400");
   }
   return c;
 }

@@ -9,6 +9,7 @@ namespace cohook {
 struct Config {
   std::size_t stack_size;  // COHOOK_STACK_SIZE
   int threads;             // COHOOK_THREADS (0: not set)
+  int stall_report_seconds;  // COHOOK_STALL_REPORT (0: off)
 };
 
 const Config& config();

@@ -65,7 +65,10 @@ void Coroutine::release_stack() {
 }
 
 void Coroutine::resume() {
-  if (!fiber_) start_fiber();
+  if (!fiber_) {
+    start_fiber();
+    home_->register_started(this);
+  }
   coctx::Fiber& from = coctx::Fiber::running();
   Coroutine* previous = t_current_coroutine;
   resumer_ = &from;

@@ -165,6 +165,8 @@ class Coroutine {
   std::atomic<std::uint64_t> armed_ticket_{0};
   WakeReason wake_reason_ = WakeReason::kNone;
   Coroutine* next_ready_ = nullptr;  // intrusive ready / remote queue link
+  Coroutine* prev_started_ = nullptr;  // the home scheduler's list of started coroutines
+  Coroutine* next_started_ = nullptr;
   ParkTimer park_timer_;
   FdParker fd_parker_;
   detail::WaitNode wait_node_;

@@ -49,7 +49,9 @@ WakeReason Scheduler::wait_fd(int fd, std::uint32_t interest, TimePoint deadline
     return WakeReason::kNone;
   }
   self->set_waiting_on(what, fd);
+  ++home->fd_waiters_;
   WakeReason reason = park_until(parker.ticket, deadline, what);
+  --home->fd_waiters_;
   home->poller_.remove_waiter(&parker);
   return reason;
 }
@@ -78,7 +80,9 @@ int Scheduler::poll_fds(pollfd* fds, unsigned long nfds, TimePoint deadline) {
       home->poller_.add_waiter(fds[i].fd, &parker);
     }
     self->set_waiting_on("poll", nfds == 1 ? fds[0].fd : -1);
+    ++home->fd_waiters_;
     WakeReason reason = park_until(ticket, deadline, "poll");
+    --home->fd_waiters_;
     for (FdParker& parker : parkers) home->poller_.remove_waiter(&parker);
     if (reason == WakeReason::kTimeout) return poll_now(fds, nfds);
   }

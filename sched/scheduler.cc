@@ -10,6 +10,7 @@
 #include "sched/stack_overflow.h"
 
 namespace cohook {
+
 namespace {
 
 thread_local Scheduler* t_scheduler = nullptr;
@@ -78,6 +79,7 @@ Coroutine* Scheduler::spawn(std::function<void()> fn, const SpawnOptions& option
 }
 
 void Scheduler::on_finished(Coroutine* coroutine) {
+  unregister(coroutine);
   coroutine->release_stack();
   live_.fetch_sub(1, std::memory_order_acq_rel);
   Runtime::State* runtime = runtime_;
@@ -190,6 +192,7 @@ void Scheduler::drain_remote() {
 void Scheduler::run_ready() {
   // Only what is ready now: a coroutine that yields in a loop must not starve I/O and timers.
   std::size_t budget = ready_count_;
+  if (budget > 0 && stalled_) note_progress();
   while (budget-- > 0 && ready_head_ != nullptr) {
     Coroutine* coroutine = ready_head_;
     ready_head_ = coroutine->next_ready_;
@@ -222,6 +225,10 @@ void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   int timeout = poll_timeout(max_wait_ms);
   // The last coroutine may have just finished: nothing is left that could end a long sleep.
   if (until_idle && live_.load(std::memory_order_acquire) == 0) timeout = 0;
+  // An unbounded sleep is cut into stall periods, so that a deadlock gets reported.
+  int stall_period = stall_period_ms();
+  bool unbounded = timeout < 0 && stall_period > 0;
+  if (unbounded) timeout = stall_period;
   if (timeout != 0) {
     sleeping_.store(true, std::memory_order_seq_cst);
     if (remote_pending_.load(std::memory_order_seq_cst)) timeout = 0;
@@ -232,9 +239,10 @@ void Scheduler::run_round(int max_wait_ms, bool until_idle) {
     if (!timers_.empty()) timers_.fire_expired(Clock::now());
     return;
   }
-  poller_.poll(timeout);
+  int woken = poller_.poll(timeout);
   sleeping_.store(false, std::memory_order_relaxed);
   if (!timers_.empty()) timers_.fire_expired(Clock::now());
+  if (unbounded && woken == 0) note_idle_period();
 }
 
 void Scheduler::run_until_idle() {

@@ -82,6 +82,12 @@ class Scheduler {
   // Ends the current or next poll early. Any thread.
   void wake() { poller_.wake(); }
 
+  // Stall reports: when no coroutine has run for this long, none waits for an fd or a timer,
+  // and (in a Runtime) every scheduler thread is in the same state, each scheduler lists its
+  // parked coroutines on stderr once: a deadlock is reported, never silent. Zero turns it off.
+  // Default: COHOOK_STALL_REPORT seconds (10).
+  static void set_stall_report_period(std::chrono::milliseconds period);
+
   poller::Poller& poller() { return poller_; }
   TimerHeap& timers() { return timers_; }
   // Coroutines homed here and not yet finished.
@@ -105,6 +111,13 @@ class Scheduler {
   void on_finished(Coroutine* coroutine);  // home thread, after its last switch out
   int poll_timeout(int max_wait_ms) const;
   void run_round(int max_wait_ms, bool until_idle);
+  // Stall reports (sched/stall_report.cc).
+  static int stall_period_ms();  // 0: off
+  void register_started(Coroutine* coroutine);
+  void unregister(Coroutine* coroutine);
+  void note_progress();
+  void note_idle_period();
+  void report_parked_coroutines();
 
   poller::Poller poller_;
   TimerHeap timers_;
@@ -121,6 +134,10 @@ class Scheduler {
   std::atomic<bool> stop_requested_{false};
 
   Runtime::State* runtime_ = nullptr;
+  std::size_t fd_waiters_ = 0;        // coroutines in wait_fd / poll_fds
+  Coroutine* started_head_ = nullptr;  // started, unfinished coroutines homed here
+  bool stalled_ = false;
+  bool stall_reported_ = false;
   static constexpr unsigned kBusyRoundsPerPoll = 8;
   unsigned busy_rounds_ = 0;  // rounds in a row that found coroutines ready
 };
