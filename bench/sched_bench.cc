@@ -16,14 +16,12 @@
 
 #include <benchmark/benchmark.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <string>
-#include <vector>
 
+#include "bench/median_reporter.h"
 #include "coctx/fiber.h"
 #include "coctx/stack.h"
 #include "cohook/cohook.hpp"
@@ -35,6 +33,7 @@ namespace {
 using cohook::Coroutine;
 using cohook::Scheduler;
 using cohook::SpawnOptions;
+using cohook::bench::MedianReporter;
 using cohook::coctx::Fiber;
 using cohook::coctx::StackPool;
 using cohook::coctx::StackSpan;
@@ -213,64 +212,7 @@ BENCHMARK(BM_ParkedRss)->Arg(0)->Arg(16 * 1024)->Iterations(1)->Unit(benchmark::
 
 // ---------------------------------------------------------------- summary
 
-// Keeps, per benchmark instance, the median wall time per iteration and the median of each
-// counter (the "median" aggregate when there is one, else the median of the runs seen).
-class SummaryReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      if (run.error_occurred) continue;
-      Entry& e = entries_[run.run_name.str()];
-      double ns = run.GetAdjustedRealTime() * to_ns(run.time_unit);
-      if (run.run_type == Run::RT_Aggregate) {
-        if (run.aggregate_name != "median") continue;
-        e.median_ns = ns;
-        for (const auto& [name, counter] : run.counters) e.median_counters[name] = counter.value;
-      } else {
-        e.ns.push_back(ns);
-        for (const auto& [name, counter] : run.counters) e.counters[name].push_back(counter.value);
-      }
-    }
-  }
-
-  // Median ns per iteration (counter == nullptr) or median counter value; negative if absent.
-  double value(const std::string& name, const char* counter = nullptr) const {
-    auto it = entries_.find(name);
-    if (it == entries_.end()) return -1;
-    const Entry& e = it->second;
-    if (counter == nullptr) return e.median_ns >= 0 ? e.median_ns : median(e.ns);
-    auto m = e.median_counters.find(counter);
-    if (m != e.median_counters.end()) return m->second;
-    auto c = e.counters.find(counter);
-    return c == e.counters.end() ? -1 : median(c->second);
-  }
-
- private:
-  static double median(std::vector<double> v) {
-    if (v.empty()) return -1;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-  }
-  static double to_ns(benchmark::TimeUnit unit) {
-    switch (unit) {
-      case benchmark::kNanosecond: return 1;
-      case benchmark::kMicrosecond: return 1e3;
-      case benchmark::kMillisecond: return 1e6;
-      case benchmark::kSecond: return 1e9;
-    }
-    return 1;
-  }
-  struct Entry {
-    double median_ns = -1;
-    std::vector<double> ns;
-    std::map<std::string, double> median_counters;
-    std::map<std::string, std::vector<double>> counters;
-  };
-  std::map<std::string, Entry> entries_;
-};
-
-void print_summary(const SummaryReporter& r) {
+void print_summary(const MedianReporter& r) {
   struct Row {
     const char* name;
     const char* counter;  // nullptr: time per iteration; else a per-unit counter, in seconds
@@ -284,11 +226,11 @@ void print_summary(const SummaryReporter& r) {
       {"BM_SpawnFinish/1000/real_time", "per_coroutine", "spawn 1000 + run_until_idle (each)"},
       {"BM_GoInRuntime/real_time", "per_coroutine", "cohook::go in Runtime(1) (each)"},
   };
-  double base = r.value("BM_FiberRoundTrip/real_time");
+  double base = r.ns("BM_FiberRoundTrip/real_time");
   std::printf("\nScheduler cost summary (wall time, medians over repetitions)\n");
   std::printf("%-44s %12s %14s\n", "", "ns", "x Fiber trip");
   for (const Row& row : rows) {
-    double v = r.value(row.name, row.counter);
+    double v = row.counter != nullptr ? r.counter(row.name, row.counter) : r.ns(row.name);
     if (v < 0) {
       std::printf("%-44s %12s\n", row.label, "(not run)");
       continue;
@@ -300,7 +242,7 @@ void print_summary(const SummaryReporter& r) {
       std::printf("%-44s %12.1f\n", row.label, ns);
   }
   for (const char* name : {"BM_ParkedRss/0/iterations:1/real_time", "BM_ParkedRss/16384/iterations:1/real_time"}) {
-    double bytes = r.value(name, "rss_per_coroutine_B");
+    double bytes = r.counter(name, "rss_per_coroutine_B");
     const char* label = std::strstr(name, "/0/") != nullptr ? "default stack" : "16 KiB stack";
     if (bytes < 0)
       std::printf("RSS per parked coroutine (%s): (not run)\n", label);
@@ -315,7 +257,7 @@ void print_summary(const SummaryReporter& r) {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  SummaryReporter reporter;
+  MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   print_summary(reporter);
   benchmark::Shutdown();

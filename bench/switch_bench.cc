@@ -16,17 +16,15 @@
 #include <benchmark/benchmark.h>
 #include <ucontext.h>
 
-#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
 
+#include "bench/median_reporter.h"
 #include "coctx/context.h"
 #include "coctx/fiber.h"
 #include "coctx/stack.h"
@@ -40,6 +38,7 @@
 
 namespace {
 
+using cohook::bench::MedianReporter;
 using cohook::coctx::Fiber;
 using cohook::coctx::SharedStack;
 using cohook::coctx::StackPool;
@@ -282,69 +281,23 @@ BENCHMARK(BM_CondvarPingPong)->UseRealTime();
 
 // ---------------------------------------------------------------- summary
 
-// Passes everything to the console reporter and keeps, per benchmark, the median wall time
-// per iteration (the "median" aggregate if there is one, else the median of the runs seen).
-class SummaryReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      if (run.error_occurred) continue;
-      Entry& e = entries_[run.run_name.function_name];
-      double ns = run.GetAdjustedRealTime() * to_ns(run.time_unit);
-      if (run.run_type == Run::RT_Aggregate) {
-        if (run.aggregate_name == "median") e.median = ns;
-      } else {
-        e.runs.push_back(ns);
-      }
-    }
-  }
-
-  // ns per iteration, or a negative number if the benchmark did not run.
-  double ns(const std::string& name) const {
-    auto it = entries_.find(name);
-    if (it == entries_.end()) return -1;
-    if (it->second.median >= 0) return it->second.median;
-    std::vector<double> v = it->second.runs;
-    if (v.empty()) return -1;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-  }
-
- private:
-  static double to_ns(benchmark::TimeUnit unit) {
-    switch (unit) {
-      case benchmark::kNanosecond: return 1;
-      case benchmark::kMicrosecond: return 1e3;
-      case benchmark::kMillisecond: return 1e6;
-      case benchmark::kSecond: return 1e9;
-    }
-    return 1;
-  }
-  struct Entry {
-    double median = -1;
-    std::vector<double> runs;
-  };
-  std::map<std::string, Entry> entries_;
-};
-
-void print_summary(const SummaryReporter& r) {
+void print_summary(const MedianReporter& r) {
   struct Row {
-    const char* name;
+    const char* name;  // as the console shows it: all of these use real time
     const char* label;
     int round_trips_per_iteration;
   };
   const Row rows[] = {
-      {"BM_CohookFiber", "cohook Fiber::switch_to", 1},
-      {"BM_CohookRawSwitch", "cohook raw cohook_switch_context", 1},
-      {"BM_CohookFiberCallDepth3", "cohook Fiber, 3 calls deep each side", 1},
-      {"BM_CohookSharedStack2", "cohook Fiber, 2 on a SharedStack", 2},
-      {"BM_BoostJumpFcontext", "Boost.Context jump_fcontext", 1},
-      {"BM_BoostJumpFcontextCallDepth3", "jump_fcontext, 3 calls deep each side", 1},
-      {"BM_Swapcontext", "glibc swapcontext", 1},
-      {"BM_CondvarPingPong", "2 threads, std::condition_variable", 1},
+      {"BM_CohookFiber/real_time", "cohook Fiber::switch_to", 1},
+      {"BM_CohookRawSwitch/real_time", "cohook raw cohook_switch_context", 1},
+      {"BM_CohookFiberCallDepth3/real_time", "cohook Fiber, 3 calls deep each side", 1},
+      {"BM_CohookSharedStack2/real_time", "cohook Fiber, 2 on a SharedStack", 2},
+      {"BM_BoostJumpFcontext/real_time", "Boost.Context jump_fcontext", 1},
+      {"BM_BoostJumpFcontextCallDepth3/real_time", "jump_fcontext, 3 calls deep each side", 1},
+      {"BM_Swapcontext/real_time", "glibc swapcontext", 1},
+      {"BM_CondvarPingPong/real_time", "2 threads, std::condition_variable", 1},
   };
-  double base = r.ns("BM_CohookFiber");
+  double base = r.ns("BM_CohookFiber/real_time");
   std::printf("\nSwitch cost summary (wall time, median over repetitions; a round trip = 2 switches)\n");
   std::printf("%-38s %14s %11s %16s\n", "", "ns/round trip", "ns/switch", "x cohook Fiber");
   for (const Row& row : rows) {
@@ -367,8 +320,9 @@ void print_summary(const SummaryReporter& r) {
     std::printf("target, %s no slower than jump_fcontext: %s (%.2f vs %.2f ns per round trip)\n", what,
                 a <= b ? "met" : a <= b * 1.03 ? "within 3% (noise level here)" : "NOT met", a, b);
   };
-  verdict("cohook Fiber", "BM_CohookFiber", "BM_BoostJumpFcontext");
-  verdict("cohook Fiber 3 calls deep", "BM_CohookFiberCallDepth3", "BM_BoostJumpFcontextCallDepth3");
+  verdict("cohook Fiber", "BM_CohookFiber/real_time", "BM_BoostJumpFcontext/real_time");
+  verdict("cohook Fiber 3 calls deep", "BM_CohookFiberCallDepth3/real_time",
+          "BM_BoostJumpFcontextCallDepth3/real_time");
 }
 
 // ---------------------------------------------------------------- instruction counts
@@ -469,7 +423,7 @@ int main(int argc, char** argv) {
   if (int status = round_trips_only(argc, argv); status >= 0) return status;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  SummaryReporter reporter;
+  MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   print_summary(reporter);
   benchmark::Shutdown();
