@@ -151,8 +151,14 @@ ifeq ($(FLAVOUR),release)
 	@$(MAKE) --no-print-directory cross
 endif
 
+# Plain programs (no cohook linked) that tests run with libcohook.so preloaded.
+TEST_PROGRAMS := $(patsubst test/programs/%.cc,$(OUT)/test/programs/%,$(wildcard test/programs/*.cc))
+$(OUT)/test/programs/%: $(OUT)/app/test/programs/%.o
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) -pthread
+
 .PHONY: build-tests
-build-tests: $(TEST_BINS) $(SHARED_LIB) $(EXAMPLE_BINS) $(TOOL_BINS)
+build-tests: $(TEST_BINS) $(SHARED_LIB) $(EXAMPLE_BINS) $(TOOL_BINS) $(TEST_PROGRAMS)
 
 # valgrind memcheck over the suites that switch, share stacks and park (death tests and the
 # 100k-coroutine test excluded: forking and 100k fibers under memcheck take minutes).

@@ -105,3 +105,16 @@ TEST_F(PreloadTest, CurlReadsAFile) {
 }
 
 }  // namespace
+
+// C++ unwinding in a preloaded program: a caught throw, destructors run by the unwind, and
+// pthread_exit's forced unwind. A preload that put its own _Unwind_* first (libunwind does)
+// would break these; cohook must never do that.
+TEST_F(PreloadTest, CxxExceptionsAndPthreadExitStillUnwind) {
+  fs::path probe = fs::read_symlink("/proc/self/exe").parent_path() / "programs" / "unwind_probe";
+  ASSERT_TRUE(fs::exists(probe)) << probe << " (built by make build-tests)";
+  std::string plain = run(probe.string());
+  EXPECT_EQ(plain,
+            "destroyed level3 guard\ncaught: thrown at depth 3\ndestroyed thread guard\nthread exited with 42\n"
+            "\n[status 0]");
+  expect_same_output(probe.string());
+}
