@@ -21,6 +21,7 @@
 #include <cstring>
 #include <string>
 
+#include "bench/fiber_echo.h"
 #include "bench/median_reporter.h"
 #include "coctx/fiber.h"
 #include "coctx/stack.h"
@@ -33,6 +34,7 @@ namespace {
 using cohook::Coroutine;
 using cohook::Scheduler;
 using cohook::SpawnOptions;
+using cohook::bench::FiberEcho;
 using cohook::bench::MedianReporter;
 using cohook::coctx::Fiber;
 using cohook::coctx::StackPool;
@@ -51,27 +53,11 @@ benchmark::Counter per_unit(double units_per_iteration) {
 
 // ---------------------------------------------------------------- reference: bare Fiber
 
-struct FiberEcho {
-  Fiber* self = nullptr;
-  Fiber* back = nullptr;
-  static void entry(void* data, void* transfer) {
-    auto* e = static_cast<FiberEcho*>(data);
-    for (;;) transfer = e->self->switch_to(*e->back, transfer);
-  }
-};
-
 void BM_FiberRoundTrip(benchmark::State& state) {
-  StackSpan stack = StackPool::this_thread().acquire(64 * 1024);
-  {
-    FiberEcho echo;
-    Fiber fiber(stack, &FiberEcho::entry, &echo);
-    Fiber& main = Fiber::running();
-    echo.self = &fiber;
-    echo.back = &main;
-    main.switch_to(fiber);
-    for (auto _ : state) benchmark::DoNotOptimize(main.switch_to(fiber));
-  }
-  StackPool::this_thread().release(stack);
+  FiberEcho<> echo(64 * 1024);
+  Fiber& main = echo.main();
+  Fiber& fiber = echo.fiber();
+  for (auto _ : state) benchmark::DoNotOptimize(main.switch_to(fiber));
 }
 BENCHMARK(BM_FiberRoundTrip)->UseRealTime();
 

@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 
+#include "bench/fiber_echo.h"
 #include "bench/median_reporter.h"
 #include "coctx/context.h"
 #include "coctx/fiber.h"
@@ -38,6 +39,7 @@
 
 namespace {
 
+using cohook::bench::FiberEcho;
 using cohook::bench::MedianReporter;
 using cohook::coctx::Fiber;
 using cohook::coctx::SharedStack;
@@ -48,31 +50,15 @@ constexpr std::size_t kStackSize = 64 * 1024;
 
 // ---------------------------------------------------------------- cohook Fiber
 
-struct FiberEcho {
-  Fiber* self = nullptr;
-  Fiber* back = nullptr;
-  static void entry(void* data, void* transfer) {
-    auto* e = static_cast<FiberEcho*>(data);
-    for (;;) transfer = e->self->switch_to(*e->back, transfer);
-  }
-};
-
 void BM_CohookFiber(benchmark::State& state) {
-  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
-  {
-    FiberEcho echo;
-    Fiber fiber(stack, &FiberEcho::entry, &echo);
-    Fiber& main = Fiber::running();
-    echo.self = &fiber;
-    echo.back = &main;
-    main.switch_to(fiber);  // start it: later round trips are steady state
-    void* token = &echo;
-    for (auto _ : state) {
-      token = main.switch_to(fiber, token);
-      benchmark::DoNotOptimize(token);
-    }
-  }  // the fiber stays suspended; dropping it is allowed
-  StackPool::this_thread().release(stack);
+  FiberEcho<> echo(kStackSize);
+  Fiber& main = echo.main();
+  Fiber& fiber = echo.fiber();
+  void* token = &echo;
+  for (auto _ : state) {
+    token = main.switch_to(fiber, token);
+    benchmark::DoNotOptimize(token);
+  }
 }
 BENCHMARK(BM_CohookFiber)->UseRealTime();
 
@@ -93,31 +79,22 @@ __attribute__((noinline)) void* fiber_switch_nested(Fiber& from, Fiber& to, void
   }
 }
 
-struct NestedFiberEcho {
-  Fiber* self = nullptr;
-  Fiber* back = nullptr;
-  static void entry(void* data, void* transfer) {
-    auto* e = static_cast<NestedFiberEcho*>(data);
-    for (;;) transfer = fiber_switch_nested<kCallDepth>(*e->self, *e->back, transfer);
+// The echo side switches back through the same call chain.
+struct NestedSwitch {
+  static void* to(Fiber& from, Fiber& to, void* transfer) {
+    return fiber_switch_nested<kCallDepth>(from, to, transfer);
   }
 };
 
 void BM_CohookFiberCallDepth3(benchmark::State& state) {
-  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
-  {
-    NestedFiberEcho echo;
-    Fiber fiber(stack, &NestedFiberEcho::entry, &echo);
-    Fiber& main = Fiber::running();
-    echo.self = &fiber;
-    echo.back = &main;
-    main.switch_to(fiber);
-    void* token = &echo;
-    for (auto _ : state) {
-      token = fiber_switch_nested<kCallDepth>(main, fiber, token);
-      benchmark::DoNotOptimize(token);
-    }
+  FiberEcho<NestedSwitch> echo(kStackSize);
+  Fiber& main = echo.main();
+  Fiber& fiber = echo.fiber();
+  void* token = &echo;
+  for (auto _ : state) {
+    token = fiber_switch_nested<kCallDepth>(main, fiber, token);
+    benchmark::DoNotOptimize(token);
   }
-  StackPool::this_thread().release(stack);
 }
 BENCHMARK(BM_CohookFiberCallDepth3)->UseRealTime();
 
@@ -150,10 +127,18 @@ BENCHMARK(BM_CohookRawSwitch)->UseRealTime();
 void BM_CohookSharedStack2(benchmark::State& state) {
   // Two fibers on one shared stack, resumed alternately: each resume saves the other's few
   // hundred bytes of frames to the heap and restores its own. Per round trip (two per iteration).
+  struct SharedEcho {  // FiberEcho's loop, on a shared stack
+    Fiber* self = nullptr;
+    Fiber* back = nullptr;
+    static void entry(void* data, void* transfer) {
+      auto* e = static_cast<SharedEcho*>(data);
+      for (;;) transfer = e->self->switch_to(*e->back, transfer);
+    }
+  };
   SharedStack shared(kStackSize);
   {
-    FiberEcho a, b;
-    Fiber fa(shared, &FiberEcho::entry, &a), fb(shared, &FiberEcho::entry, &b);
+    SharedEcho a, b;
+    Fiber fa(shared, &SharedEcho::entry, &a), fb(shared, &SharedEcho::entry, &b);
     Fiber& main = Fiber::running();
     a.self = &fa;
     b.self = &fb;
@@ -333,21 +318,14 @@ void print_summary(const MedianReporter& r) {
 // fiber, raw, swapcontext or fcontext.
 
 __attribute__((noinline)) void round_trips_fiber(long n) {
-  StackSpan stack = StackPool::this_thread().acquire(kStackSize);
-  {
-    FiberEcho echo;
-    Fiber fiber(stack, &FiberEcho::entry, &echo);
-    Fiber& main = Fiber::running();
-    echo.self = &fiber;
-    echo.back = &main;
-    main.switch_to(fiber);
-    void* token = &echo;
-    for (long i = 0; i < n; ++i) {
-      token = main.switch_to(fiber, token);
-      benchmark::DoNotOptimize(token);
-    }
+  FiberEcho<> echo(kStackSize);
+  Fiber& main = echo.main();
+  Fiber& fiber = echo.fiber();
+  void* token = &echo;
+  for (long i = 0; i < n; ++i) {
+    token = main.switch_to(fiber, token);
+    benchmark::DoNotOptimize(token);
   }
-  StackPool::this_thread().release(stack);
 }
 
 __attribute__((noinline)) void round_trips_raw(long n) {
