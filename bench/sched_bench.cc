@@ -37,8 +37,6 @@ using cohook::SpawnOptions;
 using cohook::bench::FiberEcho;
 using cohook::bench::MedianReporter;
 using cohook::coctx::Fiber;
-using cohook::coctx::StackPool;
-using cohook::coctx::StackSpan;
 
 constexpr int kYields = 10000;       // per coroutine, per BM_SchedulerYield iteration
 constexpr int kGoBatch = 10000;      // coroutines per BM_GoInRuntime iteration
