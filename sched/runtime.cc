@@ -72,7 +72,6 @@ void Runtime::run(std::function<void()> main_fn) {
   while (!state.done.load(std::memory_order_acquire)) first.run_once(-1);
   for (std::thread& t : threads) t.join();
   first.set_runtime(nullptr);
-  state_ = nullptr;
 }
 
 JoinHandle go(std::function<void()> fn, SpawnOptions options) {

@@ -101,7 +101,6 @@ class COHOOK_API Runtime {
 
  private:
   int threads_;
-  State* state_ = nullptr;
 };
 
 class COHOOK_API Mutex {
