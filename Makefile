@@ -61,10 +61,12 @@ EXAMPLE_BINS := $(patsubst examples/%.cc,$(BINDIR)/%,$(EXAMPLE_SRCS))
 TOOL_SRCS := $(wildcard tools/*.cc)
 TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS))
 
-ABSL_LIBS := $(shell pkg-config --libs absl_flags_parse absl_str_format absl_time 2>/dev/null)
+# Recursively expanded: pkg-config runs when a link recipe runs, after `make deps` has installed
+# libabsl-dev, never at parse time (on a fresh machine it is not there yet).
+ABSL_LIBS = $(shell pkg-config --libs absl_flags_parse absl_str_format absl_time 2>/dev/null)
 GTEST_LIBS := -lgmock -lgtest -lgtest_main
 # Boost.Context is an optional benchmark baseline (jump_fcontext); benchmarks test __has_include.
-BOOST_CONTEXT_LIBS := $(if $(wildcard /usr/lib/*/libboost_context.so),-lboost_context)
+BOOST_CONTEXT_LIBS = $(if $(wildcard /usr/lib/*/libboost_context.so),-lboost_context)
 BENCH_LIBS := -lbenchmark $(BOOST_CONTEXT_LIBS)
 
 # Objects are intermediates of chained pattern rules; keep them so rebuilds stay incremental.

@@ -78,13 +78,14 @@ bool Baton::wait_thread(TimePoint deadline) {
 }
 
 void Baton::post() {
-  // Read the waiter before publishing the post: once state_ says posted, the waiter may return
-  // and free this baton; post_done_ (below) makes it wait for us first.
-  Coroutine* coroutine = coroutine_.load(std::memory_order_relaxed);
-  std::uint64_t ticket = ticket_.load(std::memory_order_relaxed);
+  // The waiter's identity is read only after the exchange has shown that a coroutine waits: the
+  // exchange acquires the waiter's release CAS, which published coroutine_ and ticket_. Read
+  // before it, they may predate the wait (a null coroutine: a crash; an old ticket: a lost
+  // wake-up). The waiter cannot free this baton meanwhile: it waits for post_done_ (below).
   std::uint32_t previous = state_.exchange(kPosted, std::memory_order_acq_rel);
   if (previous == kWaitingCoroutine) {
-    Scheduler::unpark(coroutine, ticket, WakeReason::kUnparked);
+    Scheduler::unpark(coroutine_.load(std::memory_order_relaxed), ticket_.load(std::memory_order_relaxed),
+                      WakeReason::kUnparked);
   } else if (previous == kWaitingThread) {
     futex_wake_one(&state_);
   }
