@@ -72,7 +72,7 @@ BENCH_LIBS := -lbenchmark $(BOOST_CONTEXT_LIBS)
 # Objects are intermediates of chained pattern rules; keep them so rebuilds stay incremental.
 .SECONDARY:
 
-.PHONY: all lib deps test asan tsan memcheck bench demo install cross clean help examples tools
+.PHONY: all lib deps test asan tsan memcheck stress bench demo install cross clean help examples tools
 all: lib tools examples
 
 help:
@@ -80,6 +80,7 @@ help:
 	@echo "make test       build and run the GoogleTest suites (and the aarch64 cross build)"
 	@echo "make asan|tsan  run the suites under AddressSanitizer / ThreadSanitizer"
 	@echo "make memcheck   run the switching suites under valgrind memcheck"
+	@echo "make stress     cross-thread hand-offs for minutes (STRESS_SCALE, STRESS_SECONDS; any FLAVOUR)"
 	@echo "make bench      run the microbenchmarks (Google Benchmark)"
 	@echo "make demo       run a bundled server under load, side by side with the alternatives"
 	@echo "make install PREFIX=/usr/local   headers, libraries, tools, cohook.pc"
@@ -170,6 +171,14 @@ memcheck: deps
 	@for t in $(MEMCHECK_SUITES); do echo "== memcheck $$t"; \
 	  valgrind --error-exitcode=9 -q $(OUT)/test/$$t --gtest_brief=1 \
 	    --gtest_filter='-*Death*:*HundredThousand*' || exit 1; done
+
+# test/stress_test at length: STRESS_SCALE times the operations of `make test`, up to
+# STRESS_SECONDS per case (16 cases), e.g. `make stress FLAVOUR=tsan STRESS_SECONDS=60`.
+STRESS_SCALE ?= 20
+STRESS_SECONDS ?= 30
+stress: deps
+	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) $(OUT)/test/stress_test
+	COHOOK_STRESS_SCALE=$(STRESS_SCALE) COHOOK_STRESS_SECONDS=$(STRESS_SECONDS) $(OUT)/test/stress_test
 
 asan:
 	@$(MAKE) --no-print-directory FLAVOUR=asan test

@@ -1,17 +1,42 @@
 // cohook::Mutex: parks waiters in FIFO order and hands the lock straight to the first one on
 // unlock, so a waiter is never overtaken once queued (no starvation), and the woken coroutine
 // does not have to compete again.
-#include <cstdio>
-#include <cstdlib>
-
+//
+// The lock, the queue's spin lock and "somebody is queued" share one word. unlock() then ends
+// with a single atomic store (or CAS) and never touches the mutex after it: POSIX lets the next
+// owner destroy a mutex as soon as it has unlocked it, which may be before our unlock() returns.
+// Invariant: kHasWaiters is set, under kQueueLocked, exactly when the queue is non-empty, and
+// only while kHeld is set (ownership passes to the first waiter, never through "free").
 #include "cohook/cohook.hpp"
+#include "sched/spin_wait.h"
 #include "sched/wait_list.h"
 
 namespace cohook {
+namespace {
+
+constexpr std::uint32_t kHeld = 1;
+constexpr std::uint32_t kQueueLocked = 2;
+constexpr std::uint32_t kHasWaiters = 4;
+
+// Takes the queue bit; returns the word as it was (without the bit). While we hold the bit,
+// nobody else changes the word: every other transition is a CAS that expects it clear.
+std::uint32_t lock_queue(std::atomic<std::uint32_t>& state) {
+  int spins = 0;
+  std::uint32_t s = state.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((s & kQueueLocked) == 0 &&
+        state.compare_exchange_weak(s, s | kQueueLocked, std::memory_order_acquire, std::memory_order_relaxed))
+      return s;
+    spin_then_yield(spins);
+    s = state.load(std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
 
 bool Mutex::try_lock() {
   std::uint32_t expected = 0;
-  return state_.compare_exchange_strong(expected, 1, std::memory_order_acquire);
+  return state_.compare_exchange_strong(expected, kHeld, std::memory_order_acquire, std::memory_order_relaxed);
 }
 
 void Mutex::lock() {
@@ -22,17 +47,17 @@ void Mutex::lock() {
 bool Mutex::try_lock_until(std::chrono::steady_clock::time_point deadline) {
   if (try_lock()) return true;
   detail::WaitNodeFor node;
-  queue_lock_.lock();
-  if (try_lock()) {  // released while we took the queue lock
-    queue_lock_.unlock();
+  std::uint32_t s = lock_queue(state_);
+  if ((s & kHeld) == 0) {  // released while we took the queue bit
+    state_.store(s | kHeld, std::memory_order_release);
     return true;
   }
   detail::push_back(waiters_, node.get());
-  queue_lock_.unlock();
+  state_.store(s | kHasWaiters, std::memory_order_release);
   if (node->baton.wait_until(deadline, "mutex")) return true;  // handed to us
-  queue_lock_.lock();
+  s = lock_queue(state_);
   bool still_queued = detail::remove(waiters_, node.get());
-  queue_lock_.unlock();
+  state_.store(waiters_.head != nullptr ? s : s & ~kHasWaiters, std::memory_order_release);
   if (still_queued) return false;
   // Unlock popped us just as we timed out: the lock is ours, and its post is on the way.
   node->baton.await_post();
@@ -40,11 +65,17 @@ bool Mutex::try_lock_until(std::chrono::steady_clock::time_point deadline) {
 }
 
 void Mutex::unlock() {
-  queue_lock_.lock();
+  std::uint32_t expected = kHeld;
+  if (state_.compare_exchange_strong(expected, 0, std::memory_order_release, std::memory_order_relaxed)) return;
+  std::uint32_t s = lock_queue(state_);
   detail::WaitNode* next = detail::pop_front(waiters_);
-  if (next == nullptr) state_.store(0, std::memory_order_release);
-  queue_lock_.unlock();
-  if (next != nullptr) next->baton.post();  // state_ stays 1: ownership moves to `next`
+  if (next == nullptr) {
+    state_.store(0, std::memory_order_release);  // the queue was being edited, not waited on
+    return;
+  }
+  // kHeld stays: ownership moves to `next`. The store is our last touch of the mutex.
+  state_.store(waiters_.head != nullptr ? s : s & ~kHasWaiters, std::memory_order_release);
+  next->baton.post();
 }
 
 }  // namespace cohook

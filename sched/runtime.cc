@@ -57,11 +57,13 @@ void Runtime::run(std::function<void()> main_fn) {
   std::vector<std::thread> threads;
   std::atomic<int> started{1};
   for (int i = 1; i < threads_; ++i) {
-    threads.emplace_back([&state, &started, i] {
+    threads.emplace_back([&state, &started, i, n = threads_] {
       Scheduler scheduler;
       scheduler.set_runtime(&state);
       state.schedulers[static_cast<std::size_t>(i)] = &scheduler;
-      started.fetch_add(1, std::memory_order_release);
+      started.fetch_add(1, std::memory_order_acq_rel);
+      // Every scheduler reads the others' entries (stall reports, placement): wait until all are in.
+      while (started.load(std::memory_order_acquire) < n) std::this_thread::yield();
       while (!state.done.load(std::memory_order_acquire)) scheduler.run_once(-1);
       std::lock_guard<std::mutex> wait_for_waker(state.finishing);
     });

@@ -192,7 +192,10 @@ void Scheduler::drain_remote() {
 void Scheduler::run_ready() {
   // Only what is ready now: a coroutine that yields in a loop must not starve I/O and timers.
   std::size_t budget = ready_count_;
-  if (budget > 0 && stalled_) note_progress();
+  if (budget > 0) {
+    progress_.store(progress_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (stalled_) note_progress();
+  }
   while (budget-- > 0 && ready_head_ != nullptr) {
     Coroutine* coroutine = ready_head_;
     ready_head_ = coroutine->next_ready_;
@@ -228,7 +231,13 @@ void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   // An unbounded sleep is cut into stall periods, so that a deadlock gets reported.
   int stall_period = stall_period_ms();
   bool unbounded = timeout < 0 && stall_period > 0;
-  if (unbounded) timeout = stall_period;
+  std::uint64_t progress_before = 0;
+  TimePoint slept_since{};
+  if (unbounded) {
+    timeout = stall_period;
+    progress_before = runtime_progress();
+    slept_since = Clock::now();
+  }
   if (timeout != 0) {
     sleeping_.store(true, std::memory_order_seq_cst);
     if (remote_pending_.load(std::memory_order_seq_cst)) timeout = 0;
@@ -242,7 +251,7 @@ void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   int woken = poller_.poll(timeout);
   sleeping_.store(false, std::memory_order_relaxed);
   if (!timers_.empty()) timers_.fire_expired(Clock::now());
-  if (unbounded && woken == 0) note_idle_period();
+  if (unbounded && woken == 0) note_idle_period(progress_before, slept_since);
 }
 
 void Scheduler::run_until_idle() {

@@ -116,7 +116,10 @@ class Scheduler {
   void register_started(Coroutine* coroutine);
   void unregister(Coroutine* coroutine);
   void note_progress();
-  void note_idle_period();
+  // Coroutine runs so far on every scheduler of this one's runtime (on this one alone outside a
+  // runtime): unchanged over a period means no coroutine ran anywhere during it.
+  std::uint64_t runtime_progress() const;
+  void note_idle_period(std::uint64_t progress_before, TimePoint slept_since);
   void report_parked_coroutines();
 
   poller::Poller poller_;
@@ -124,6 +127,8 @@ class Scheduler {
   Coroutine* ready_head_ = nullptr;
   Coroutine* ready_tail_ = nullptr;
   std::size_t ready_count_ = 0;
+  // Rounds that ran a coroutine. Written by this thread only; read by others for stall reports.
+  std::atomic<std::uint64_t> progress_{0};
   std::atomic<std::size_t> live_{0};
 
   std::mutex remote_mutex_;

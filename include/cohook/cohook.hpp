@@ -119,8 +119,9 @@ class COHOOK_API Mutex {
   void unlock();
 
  private:
-  std::atomic<std::uint32_t> state_{0};  // 0 free, 1 held (ownership is handed to waiters)
-  detail::SpinLock queue_lock_;
+  // kHeld | kQueueLocked | kHasWaiters (sched/mutex.cc). One word, so that unlock() touches the
+  // mutex in one atomic step at the end: the next owner may destroy it right after.
+  std::atomic<std::uint32_t> state_{0};
   detail::WaitList waiters_;
 };
 
@@ -155,6 +156,8 @@ class COHOOK_API CondVar {
 };
 
 // Counts outstanding work; wait() returns once the count is back to zero.
+// As Go's sync.WaitGroup, it may be destroyed as soon as wait() returns, even while the done()
+// that released the wait is still returning.
 class COHOOK_API WaitGroup {
  public:
   void add(int delta = 1);
@@ -162,7 +165,9 @@ class COHOOK_API WaitGroup {
   void wait();
 
  private:
-  std::atomic<long> count_{0};
+  // count << 32 | waiters: the add() that reaches zero knows in the same step whether anybody
+  // waits, and touches the group no further if nobody does.
+  std::atomic<std::uint64_t> state_{0};
   detail::SpinLock queue_lock_;
   detail::WaitList waiters_;
 };
