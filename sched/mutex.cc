@@ -8,6 +8,9 @@
 // Invariant: kHasWaiters is set, under kQueueLocked, exactly when the queue is non-empty, and
 // only while kHeld is set (ownership passes to the first waiter, never through "free").
 #include "cohook/cohook.hpp"
+#include "sched/coroutine.h"
+#include "sched/runtime_state.h"
+#include "sched/scheduler.h"
 #include "sched/spin_wait.h"
 #include "sched/wait_list.h"
 
@@ -17,6 +20,7 @@ namespace {
 constexpr std::uint32_t kHeld = 1;
 constexpr std::uint32_t kQueueLocked = 2;
 constexpr std::uint32_t kHasWaiters = 4;
+constexpr int kLockSpins = 100;
 
 // Takes the queue bit; returns the word as it was (without the bit). While we hold the bit,
 // nobody else changes the word: every other transition is a CAS that expects it clear.
@@ -32,6 +36,15 @@ std::uint32_t lock_queue(std::atomic<std::uint32_t>& state) {
   }
 }
 
+// Whether the holder may be running on another thread right now, so that a short spin can see
+// it unlock: true on a plain thread and in a runtime of several threads. On a lone scheduler
+// thread the holder is a parked coroutine of this very thread, and spinning cannot help.
+bool holder_may_run_elsewhere() {
+  if (Coroutine::current() == nullptr) return true;
+  Scheduler* here = Scheduler::current();
+  return here != nullptr && here->runtime() != nullptr && here->runtime()->schedulers.size() > 1;
+}
+
 }  // namespace
 
 bool Mutex::try_lock() {
@@ -44,8 +57,17 @@ void Mutex::lock() {
   try_lock_until(kNoDeadline);
 }
 
+
 bool Mutex::try_lock_until(std::chrono::steady_clock::time_point deadline) {
   if (try_lock()) return true;
+  // Critical sections are usually short: a holder on another thread often unlocks within a
+  // few hundred nanoseconds, far sooner than a park and a cross-thread wake-up would take.
+  if (holder_may_run_elsewhere()) {
+    for (int i = 0; i < kLockSpins; ++i) {
+      spin_pause();
+      if (state_.load(std::memory_order_relaxed) == 0 && try_lock()) return true;
+    }
+  }
   detail::WaitNodeFor node;
   std::uint32_t s = lock_queue(state_);
   if ((s & kHeld) == 0) {  // released while we took the queue bit

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "sched/runtime_state.h"
+#include "sched/spin_wait.h"
 #include "sched/stack_overflow.h"
 
 namespace cohook {
@@ -52,14 +53,15 @@ void Scheduler::rebuild_after_fork() {
   poller::Poller::rebuild_after_fork();
   Scheduler* self = t_scheduler;
   if (self == nullptr) return;
-  // A waker on a thread that did not survive the fork may have held the lock.
-  new (&self->remote_mutex_) std::mutex();
+  // A waker on a thread that did not survive the fork may have been counted in flight.
+  self->remote_wakers_.store(0, std::memory_order_relaxed);
   self->sleeping_.store(false, std::memory_order_relaxed);
 }
 
 Scheduler::~Scheduler() {
   if (t_scheduler == this) t_scheduler = nullptr;
-  std::lock_guard<std::mutex> wait_for_remote_wakers(remote_mutex_);
+  int spins = 0;
+  while (remote_wakers_.load(std::memory_order_acquire) != 0) spin_then_yield(spins);
 }
 
 Coroutine* Scheduler::create(std::function<void()> fn, const SpawnOptions& options,
@@ -161,26 +163,32 @@ void Scheduler::make_ready(Coroutine* coroutine) {
 }
 
 void Scheduler::make_ready_remote(Coroutine* coroutine) {
-  coroutine->next_ready_ = nullptr;
-  // All under the lock: once the coroutine is visible, its home may run it, finish every
-  // coroutine and exit; the destructor takes this lock, so we are done with *this by then.
-  std::lock_guard<std::mutex> lock(remote_mutex_);
-  if (remote_tail_ != nullptr) remote_tail_->next_ready_ = coroutine;
-  else remote_head_ = coroutine;
-  remote_tail_ = coroutine;
-  // Dekker pairing with run_once: we publish work then look for a sleeper; it publishes that it
-  // sleeps then looks for work. With both seq_cst, at least one of us sees the other.
-  remote_pending_.store(true, std::memory_order_seq_cst);
-  if (sleeping_.load(std::memory_order_seq_cst)) poller_.wake();
+  // Counted before the coroutine becomes visible: once it is, its home may run it, finish every
+  // coroutine and exit; the destructor waits until we are done with *this.
+  remote_wakers_.fetch_add(1, std::memory_order_seq_cst);
+  Coroutine* head = remote_head_.load(std::memory_order_relaxed);
+  do {
+    coroutine->next_ready_ = head;
+  } while (!remote_head_.compare_exchange_weak(head, coroutine, std::memory_order_seq_cst, std::memory_order_relaxed));
+  // Dekker pairing with run_round: we publish work then look for a sleeper; it publishes that
+  // it sleeps then looks for work. With both seq_cst, at least one of us sees the other. Only
+  // a scheduler that is (about to be) in epoll_wait needs the eventfd, and only once: the first
+  // waker to clear the flag writes it; later ones see the wake-up under way.
+  if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false, std::memory_order_seq_cst))
+    poller_.wake();
+  remote_wakers_.fetch_sub(1, std::memory_order_release);
 }
 
 void Scheduler::drain_remote() {
-  if (!remote_pending_.exchange(false, std::memory_order_seq_cst)) return;
-  Coroutine* chain;
-  {
-    std::lock_guard<std::mutex> lock(remote_mutex_);
-    chain = remote_head_;
-    remote_head_ = remote_tail_ = nullptr;
+  if (remote_head_.load(std::memory_order_relaxed) == nullptr) return;
+  Coroutine* stack = remote_head_.exchange(nullptr, std::memory_order_acquire);
+  if (stack == nullptr) return;
+  Coroutine* chain = nullptr;  // reversed: first queued first
+  while (stack != nullptr) {
+    Coroutine* next = stack->next_ready_;
+    stack->next_ready_ = chain;
+    chain = stack;
+    stack = next;
   }
   while (chain != nullptr) {
     Coroutine* next = chain->next_ready_;
@@ -240,7 +248,7 @@ void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   }
   if (timeout != 0) {
     sleeping_.store(true, std::memory_order_seq_cst);
-    if (remote_pending_.load(std::memory_order_seq_cst)) timeout = 0;
+    if (remote_head_.load(std::memory_order_seq_cst) != nullptr) timeout = 0;
     busy_rounds_ = 0;
   } else if (++busy_rounds_ % kBusyRoundsPerPoll != 0) {
     // Coroutines are ready: a non-blocking epoll_wait every round would cost a system call per

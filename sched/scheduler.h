@@ -131,14 +131,17 @@ class Scheduler {
   std::atomic<std::uint64_t> progress_{0};
   std::atomic<std::size_t> live_{0};
 
-  std::mutex remote_mutex_;
-  Coroutine* remote_head_ = nullptr;
-  Coroutine* remote_tail_ = nullptr;
-  std::atomic<bool> remote_pending_{false};
+  // Coroutines queued here by other threads: a lock-free LIFO stack (push: one CAS), which
+  // drain_remote takes whole and reverses into arrival order. A waker that queued a coroutine
+  // may still be reading sleeping_ when that coroutine has run and its scheduler is exiting:
+  // remote_wakers_ counts wakers in flight, and the destructor waits for them.
+  alignas(64) std::atomic<Coroutine*> remote_head_{nullptr};
   std::atomic<bool> sleeping_{false};
+  std::atomic<int> remote_wakers_{0};
+  bool remote_pending() const { return remote_head_.load(std::memory_order_acquire) != nullptr; }
   std::atomic<bool> stop_requested_{false};
 
-  Runtime::State* runtime_ = nullptr;
+  alignas(64) Runtime::State* runtime_ = nullptr;
   std::size_t fd_waiters_ = 0;        // coroutines in wait_fd / poll_fds
   Coroutine* started_head_ = nullptr;  // started, unfinished coroutines homed here
   bool stalled_ = false;

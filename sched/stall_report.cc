@@ -69,7 +69,7 @@ void Scheduler::note_idle_period(std::uint64_t progress_before, TimePoint slept_
   if (Clock::now() - slept_since < std::chrono::milliseconds(stall_period_ms())) return;
   if (runtime_progress() != progress_before) return;
   bool nothing_can_wake_us = ready_count_ == 0 && timers_.empty() && fd_waiters_ == 0 &&
-                             !remote_pending_.load(std::memory_order_acquire);
+                             !remote_pending();
   if (!nothing_can_wake_us) return;
   if (!stalled_) {
     stalled_ = true;
