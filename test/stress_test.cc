@@ -374,16 +374,22 @@ TEST_P(StressTest, BatonPostsRaceTimeouts) {
   Runtime runtime(2);
   runtime.run([&] {
     // Waiter on thread 0, poster on thread 1; slot r % kInFlight is reused only after the
-    // poster has moved past it (post_started) and await_post() said its post is over.
+    // poster has moved past it (post_started) and await_post() said its post is over. A busy
+    // neighbour keeps thread 0 out of epoll_wait, so that a round costs microseconds (a thread
+    // woken from epoll_wait on a loaded machine takes milliseconds to get a CPU) and posts
+    // land at every point of the wait, its first instructions included.
+    JoinHandle neighbour = go_on(0, [&] {
+      while (!stop.load(std::memory_order_acquire)) this_coroutine::yield();
+    });
     JoinHandle poster = go_on(1, [&] {
       std::minstd_rand random(5);
       for (long r = 0; !stop.load(std::memory_order_acquire); ++r) {
-        while (next_to_post.load(std::memory_order_acquire) <= r) {
+        for (int polls = 0; next_to_post.load(std::memory_order_acquire) <= r; ++polls) {
           if (stop.load(std::memory_order_acquire)) return;
-          this_coroutine::yield();
+          if (polls > 1000) this_coroutine::yield();
         }
         Round& slot = slots[static_cast<std::size_t>(r % kInFlight)];
-        for (unsigned spin = random() % 2000; spin > 0; --spin) asm volatile("");
+        for (unsigned spin = random() % 256; spin > 0; --spin) asm volatile("");
         if (random() % 32 == 0) this_coroutine::yield();
         slot.post_started.store(true, std::memory_order_release);
         slot.baton.post();
@@ -413,6 +419,7 @@ TEST_P(StressTest, BatonPostsRaceTimeouts) {
     });
     waiter.join();
     poster.join();
+    neighbour.join();
   });
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(waited.load(), done_rounds);
