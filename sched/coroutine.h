@@ -143,7 +143,7 @@ class Coroutine {
 
   const std::uint64_t id_;
   const std::string name_;
-  Scheduler* const home_;
+  Scheduler* home_;  // changes only before the first run, when an idle scheduler steals it
   std::function<void()> fn_;
   const std::size_t stack_size_;
   coctx::SharedStack* const shared_stack_;

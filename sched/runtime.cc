@@ -17,8 +17,13 @@ int default_thread_count() {
   return cores > 0 ? static_cast<int>(cores) : 1;
 }
 
-// Where go() puts a new coroutine: spread over the runtime's threads, round robin (placement
-// is the only balancing there is: a started coroutine never moves).
+// Where go() puts a new coroutine: on the calling coroutine's own thread, unless that thread
+// already has a backlog of kOverloaded coroutines waiting to run; then on the least loaded
+// thread. Coroutines that talk to each other thus start next to each other (a hand-off on one
+// thread is a switch; across threads it is a wake-up), and idle threads take what waits too long
+// on a busy one (sched/work_stealing.cc). A started coroutine never moves.
+constexpr std::size_t kOverloaded = 64;
+
 Scheduler& placement_for_new_coroutine() {
   Scheduler* here = Scheduler::current();
   if (here == nullptr || Coroutine::current() == nullptr) {
@@ -27,8 +32,11 @@ Scheduler& placement_for_new_coroutine() {
   }
   Runtime::State* runtime = here->runtime();
   if (runtime == nullptr || runtime->schedulers.size() < 2) return *here;
-  unsigned n = runtime->next_placement.fetch_add(1, std::memory_order_relaxed);
-  return *runtime->schedulers[n % runtime->schedulers.size()];
+  if (here->backlog() < kOverloaded) return *here;
+  Scheduler* best = here;
+  for (Scheduler* s : runtime->schedulers)
+    if (s->backlog() < best->backlog()) best = s;
+  return *best;
 }
 
 }  // namespace
@@ -56,8 +64,9 @@ void Runtime::run(std::function<void()> main_fn) {
 
   std::vector<std::thread> threads;
   std::atomic<int> started{1};
+  std::atomic<int> stopped{0};
   for (int i = 1; i < threads_; ++i) {
-    threads.emplace_back([&state, &started, i, n = threads_] {
+    threads.emplace_back([&state, &started, &stopped, i, n = threads_] {
       Scheduler scheduler;
       scheduler.set_runtime(&state);
       state.schedulers[static_cast<std::size_t>(i)] = &scheduler;
@@ -65,6 +74,10 @@ void Runtime::run(std::function<void()> main_fn) {
       // Every scheduler reads the others' entries (stall reports, placement): wait until all are in.
       while (started.load(std::memory_order_acquire) < n) std::this_thread::yield();
       while (!state.done.load(std::memory_order_acquire)) scheduler.run_once(-1);
+      // A peer still in its last round may look at this scheduler (work stealing, stall
+      // accounting): it stays alive until every loop has ended.
+      stopped.fetch_add(1, std::memory_order_acq_rel);
+      while (stopped.load(std::memory_order_acquire) < n) std::this_thread::yield();
       std::lock_guard<std::mutex> wait_for_waker(state.finishing);
     });
   }
@@ -72,6 +85,7 @@ void Runtime::run(std::function<void()> main_fn) {
 
   first.spawn(std::move(main_fn), SpawnOptions{0, "main"})->release();
   while (!state.done.load(std::memory_order_acquire)) first.run_once(-1);
+  stopped.fetch_add(1, std::memory_order_acq_rel);
   for (std::thread& t : threads) t.join();
   first.set_runtime(nullptr);
 }

@@ -15,7 +15,6 @@ struct Runtime::State {
   std::vector<Scheduler*> schedulers;
   std::atomic<long> live{0};          // coroutines started under this runtime, not finished
   std::atomic<bool> done{false};
-  std::atomic<unsigned> next_placement{0};
   std::atomic<int> stalled{0};  // schedulers idle with nothing that could wake them but each other
   // Held while the last coroutine wakes every scheduler, so that no scheduler thread sees
   // `done`, exits and destroys its Scheduler while it is being woken.

@@ -75,7 +75,8 @@ Coroutine* Scheduler::create(std::function<void()> fn, const SpawnOptions& optio
 
 Coroutine* Scheduler::spawn(std::function<void()> fn, const SpawnOptions& options) {
   Coroutine* coroutine = create(std::move(fn), options);
-  if (t_scheduler == this) make_ready(coroutine);
+  if (runtime_ != nullptr && runtime_->schedulers.size() > 1) push_fresh(coroutine);
+  else if (t_scheduler == this) make_ready(coroutine);
   else make_ready_remote(coroutine);
   return coroutine;
 }
@@ -200,7 +201,8 @@ void Scheduler::drain_remote() {
 void Scheduler::run_ready() {
   // Only what is ready now: a coroutine that yields in a loop must not starve I/O and timers.
   std::size_t budget = ready_count_;
-  if (budget > 0) {
+  bool fresh = fresh_count_.load(std::memory_order_relaxed) != 0;
+  if (budget > 0 || fresh) {
     progress_.store(progress_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (stalled_) note_progress();
   }
@@ -212,10 +214,19 @@ void Scheduler::run_ready() {
     coroutine->next_ready_ = nullptr;
     coroutine->resume();
   }
+  // Then a few not-started ones, each taken from the fresh queue only as it starts: while it
+  // waits there, an idle peer may still take it (sched/work_stealing.cc).
+  for (std::size_t n = 0; fresh && n < kFreshPerRound; ++n) {
+    Coroutine* coroutine = take_fresh();
+    if (coroutine == nullptr) break;
+    coroutine->resume();
+  }
 }
 
 int Scheduler::poll_timeout(int max_wait_ms) const {
-  if (ready_count_ > 0 || stop_requested_.load(std::memory_order_relaxed)) return 0;
+  if (ready_count_ > 0 || fresh_count_.load(std::memory_order_relaxed) > 0 ||
+      stop_requested_.load(std::memory_order_relaxed))
+    return 0;
   TimePoint next = timers_.next_deadline();
   if (next == kNoDeadline) return max_wait_ms;
   auto until = next - Clock::now();
@@ -231,9 +242,17 @@ void Scheduler::run_once(int max_wait_ms) { run_round(max_wait_ms, false); }
 
 void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   drain_remote();
+  ready_published_.store(ready_count_, std::memory_order_relaxed);
   run_ready();
   if (!timers_.empty()) timers_.fire_expired(Clock::now());
   int timeout = poll_timeout(max_wait_ms);
+  if (timeout != 0 && runtime_ != nullptr && runtime_->schedulers.size() > 1) {
+    // Idle: take not-started coroutines from a scheduler that has not looked at them for a
+    // while; if one has some that are younger, look again once they are old enough.
+    if (try_steal()) timeout = 0;
+    else if (peer_has_fresh_work() && (timeout < 0 || timeout > kStealAfter.count()))
+      timeout = static_cast<int>(kStealAfter.count());
+  }
   // The last coroutine may have just finished: nothing is left that could end a long sleep.
   if (until_idle && live_.load(std::memory_order_acquire) == 0) timeout = 0;
   // An unbounded sleep is cut into stall periods, so that a deadlock gets reported.

@@ -22,6 +22,7 @@
 struct pollfd;
 
 #include "cohook/cohook.hpp"
+#include "cohook/detail/wait_list.hpp"
 #include "poller/poller.h"
 #include "sched/coroutine.h"
 #include "sched/time.h"
@@ -93,6 +94,10 @@ class Scheduler {
   // Coroutines homed here and not yet finished.
   std::size_t live_coroutines() const { return live_.load(std::memory_order_acquire); }
   std::size_t ready_count() const { return ready_count_; }
+  // Coroutines waiting to run here, as other threads can see it (placement).
+  std::size_t backlog() const {
+    return fresh_count_.load(std::memory_order_relaxed) + ready_published_.load(std::memory_order_relaxed);
+  }
 
   // The Runtime this scheduler belongs to, if any (set by Runtime).
   Runtime::State* runtime() const { return runtime_; }
@@ -104,6 +109,13 @@ class Scheduler {
   // pthread_atfork child handler: only the forking thread lives on; its scheduler keeps its
   // coroutines, with a poller of its own. Coroutines homed on other threads never run again.
   static void rebuild_after_fork();
+  // Not-started coroutines spawned in a runtime of several threads wait in a queue of their
+  // own, which idle schedulers may steal from (sched/work_stealing.cc).
+  void push_fresh(Coroutine* coroutine);  // any thread
+  Coroutine* take_fresh();                // home thread: the oldest, or nullptr
+  bool try_steal();                       // an idle scheduler: true if it adopted some
+  bool peer_has_fresh_work() const;
+  void wake_if_sleeping();                // any thread
   void make_ready(Coroutine* coroutine);       // home thread
   void make_ready_remote(Coroutine* coroutine);  // any other thread
   void drain_remote();
@@ -140,6 +152,19 @@ class Scheduler {
   std::atomic<int> remote_wakers_{0};
   bool remote_pending() const { return remote_head_.load(std::memory_order_acquire) != nullptr; }
   std::atomic<bool> stop_requested_{false};
+
+  // Fresh (not started) coroutines: guarded by fresh_lock_, linked through next_ready_.
+  alignas(64) detail::SpinLock fresh_lock_;
+  Coroutine* fresh_head_ = nullptr;
+  Coroutine* fresh_tail_ = nullptr;
+  std::atomic<std::size_t> fresh_count_{0};
+  // When this scheduler last took from its fresh queue, or the queue last became non-empty: a
+  // queue that its owner has not touched for kStealAfter means the owner is busy (a coroutine
+  // that runs without parking), and idle schedulers take half of it.
+  std::atomic<std::int64_t> fresh_touched_ns_{0};
+  std::atomic<std::size_t> ready_published_{0};  // ready_count_ as of the last round, for placement
+  static constexpr std::chrono::milliseconds kStealAfter{1};
+  static constexpr std::size_t kFreshPerRound = 32;
 
   alignas(64) Runtime::State* runtime_ = nullptr;
   std::size_t fd_waiters_ = 0;        // coroutines in wait_fd / poll_fds

@@ -234,6 +234,11 @@ TEST(RuntimeTest, CoroutinesStayOnTheirThreadAndSpreadOverThreads) {
     for (int i = 0; i < 8; ++i) {
       handles.push_back(go([&] {
         auto home = std::this_thread::get_id();
+        // Busy without parking for a while: the others wait behind it, and the idle thread
+        // takes them (go() places on the caller's thread first).
+        auto busy_until = std::chrono::steady_clock::now() + 20ms;
+        while (std::chrono::steady_clock::now() < busy_until) {
+        }
         for (int k = 0; k < 5; ++k) {
           this_coroutine::sleep_for(1ms);
           if (std::this_thread::get_id() != home) ++moved;
