@@ -6,6 +6,7 @@
 #include <new>
 #include <thread>
 
+#include "sched/real_locks.h"
 #include "sched/runtime_state.h"
 #include "sched/spin_wait.h"
 #include "sched/stack_overflow.h"
@@ -106,6 +107,7 @@ bool Scheduler::cancel_park(std::uint64_t ticket) {
 
 WakeReason Scheduler::park_until(std::uint64_t ticket, TimePoint deadline, const char* what) {
   Coroutine* self = running_coroutine("park_until");
+  check_no_real_lock_held(what);
   Scheduler* home = self->home_;
   ParkTimer& timer = self->park_timer_;
   if (deadline != kNoDeadline) {
