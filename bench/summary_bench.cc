@@ -1,0 +1,103 @@
+// The figures the README's "Measured" table quotes as ratios, from one run, ending in one
+// summary table (bench/summary_table.h):
+//   BM_Pipeline/<placement>/<capacity>  a producer sends kItems ints through a Channel to a
+//       consumer: on two threads of a Runtime(2) (cross: each end pinned to its own thread),
+//       started with go() in a Runtime(2) (placed: where the placement policy puts them), and
+//       in a Runtime(1) (same thread, for scale). Reported per item.
+// Other benchmarks that belong in the same table add their rows in print_summary().
+//
+//   make bench   (runs every bench binary; this one prints the summary table last)
+//   build/release/bench/summary_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <string>
+
+#include "bench/median_reporter.h"
+#include "bench/summary_table.h"
+#include "cohook/cohook.hpp"
+#include "sched/runtime_state.h"
+#include "sched/scheduler.h"
+
+namespace {
+
+using cohook::bench::MedianReporter;
+using cohook::bench::SummaryTable;
+
+enum Placement { kCross = 0, kPlaced = 1, kSameThread = 2 };
+const char* const kPlacementNames[] = {"cross-thread", "go() in Runtime(2)", "one thread"};
+
+long items_for(long capacity) { return capacity == 0 ? 20'000 : 200'000; }
+
+void BM_Pipeline(benchmark::State& state) {
+  auto placement = static_cast<Placement>(state.range(0));
+  long capacity = state.range(1);
+  long items = items_for(capacity);
+  for (auto _ : state) {
+    long sum = 0;
+    cohook::Runtime runtime(placement == kSameThread ? 1 : 2);
+    runtime.run([&] {
+      cohook::Channel<long> channel(static_cast<std::size_t>(capacity));
+      auto produce = [&] {
+        for (long i = 0; i < items; ++i) channel.send(i);
+        channel.close();
+      };
+      auto consume = [&] {
+        while (auto v = channel.recv()) sum += *v;
+      };
+      cohook::JoinHandle producer, consumer;
+      if (placement == kCross) {
+        cohook::Runtime::State* rt = cohook::Scheduler::current()->runtime();
+        producer = cohook::JoinHandle(rt->schedulers[0]->spawn(produce, {}));
+        consumer = cohook::JoinHandle(rt->schedulers[1]->spawn(consume, {}));
+      } else {
+        producer = cohook::go(produce);
+        consumer = cohook::go(consume);
+      }
+      producer.join();
+      consumer.join();
+    });
+    if (sum != items * (items - 1) / 2) state.SkipWithError("lost or duplicated items");
+  }
+  state.counters["per_item"] = benchmark::Counter(static_cast<double>(items),
+                                                  benchmark::Counter::kIsIterationInvariantRate |
+                                                      benchmark::Counter::kInvert);
+  state.SetLabel(std::string(kPlacementNames[placement]) + ", capacity " + std::to_string(capacity));
+}
+BENCHMARK(BM_Pipeline)
+    ->ArgsProduct({{kCross, kPlaced, kSameThread}, {0, 64}})
+    ->Iterations(1)
+    ->Repetitions(5)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void print_summary(const MedianReporter& r) {
+  SummaryTable table("cohook summary");
+  auto us_per_item = [&](int placement, int capacity) {
+    std::string name = "BM_Pipeline/" + std::to_string(placement) + "/" + std::to_string(capacity) +
+                       "/iterations:1/repeats:5/real_time";
+    double seconds = r.counter(name, "per_item");
+    return seconds < 0 ? -1.0 : seconds * 1e6;
+  };
+  for (int capacity : {0, 64}) {
+    std::string cap = ", capacity " + std::to_string(capacity);
+    std::string same = "pipeline, one thread" + cap;
+    table.add(same, us_per_item(kSameThread, capacity), "us/item");
+    table.add("pipeline, cross-thread (ends pinned apart)" + cap, us_per_item(kCross, capacity), "us/item", same);
+    table.add("pipeline, go() in Runtime(2)" + cap, us_per_item(kPlaced, capacity), "us/item", same);
+  }
+  table.print();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  MedianReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  print_summary(reporter);
+  benchmark::Shutdown();
+  return 0;
+}
