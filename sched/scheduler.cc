@@ -54,8 +54,12 @@ void Scheduler::rebuild_after_fork() {
   poller::Poller::rebuild_after_fork();
   Scheduler* self = t_scheduler;
   if (self == nullptr) return;
-  // A waker on a thread that did not survive the fork may have been counted in flight.
+  // A waker on a thread that did not survive the fork may have been counted in flight, or have
+  // held the fresh queue's lock. Peers are gone: nothing is stolen from them (their locks may be
+  // held forever), and what waits in their queues never runs, as for their other coroutines.
   self->remote_wakers_.store(0, std::memory_order_relaxed);
+  new (&self->fresh_lock_) detail::SpinLock();
+  self->stealing_disabled_ = true;
   self->sleeping_.store(false, std::memory_order_relaxed);
 }
 

@@ -163,6 +163,7 @@ class Scheduler {
   // that runs without parking), and idle schedulers take half of it.
   std::atomic<std::int64_t> fresh_touched_ns_{0};
   std::atomic<std::size_t> ready_published_{0};  // ready_count_ as of the last round, for placement
+  bool stealing_disabled_ = false;  // in a forked child
   static constexpr std::chrono::milliseconds kStealAfter{1};
   static constexpr std::size_t kFreshPerRound = 32;
 

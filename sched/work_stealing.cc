@@ -69,12 +69,14 @@ Coroutine* Scheduler::take_fresh() {
 }
 
 bool Scheduler::peer_has_fresh_work() const {
+  if (stealing_disabled_) return false;
   for (const Scheduler* peer : runtime_->schedulers)
     if (peer != this && peer->fresh_count_.load(std::memory_order_relaxed) != 0) return true;
   return false;
 }
 
 bool Scheduler::try_steal() {
+  if (stealing_disabled_) return false;
   std::int64_t old_enough = now_ns() - std::chrono::nanoseconds(kStealAfter).count();
   for (Scheduler* peer : runtime_->schedulers) {
     if (peer == this || peer->fresh_count_.load(std::memory_order_relaxed) == 0) continue;
