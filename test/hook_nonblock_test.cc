@@ -186,13 +186,17 @@ std::string child_inherits_blocking_fd(Mode) {
   return out;
 }
 
-// The pipeline's first program: reads its stdin once (in a coroutine when hooked), prints it.
-// Started by the shell through this same binary (see kRole at the bottom).
+// `producer | (prog; cat)`: prog (this binary in a role, see kRole at the bottom) reads the
+// shared stdin pipe once, in a coroutine when hooked, and exits; then cat reads the same pipe.
+// The producer writes its second line only once prog has exited, so cat finds the pipe empty
+// first and must wait for it (a non-blocking pipe would make it fail with EAGAIN).
 std::string shell_pipeline(Mode mode) {
   std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   std::string role = mode == Mode::kRaw ? "raw" : "coroutine";
-  std::string command = "(echo first; sleep 0.3; echo second) | (HOOK_NONBLOCK_ROLE=" + role + " " + self +
-                        "; cat) 2>&1";
+  std::string marker = "/tmp/cohook-nonblock-pipeline-" + std::to_string(::getpid());
+  ::unlink(marker.c_str());
+  std::string command = "(echo first; while [ ! -e " + marker + " ]; do sleep 0.02; done; sleep 0.1; echo second) | " +
+                        "(HOOK_NONBLOCK_ROLE=" + role + " " + self + "; touch " + marker + "; cat) 2>&1";
   std::string output;
   std::thread run([&] {  // popen and its reads block: keep them off the scheduler thread
     FILE* shell = ::popen(command.c_str(), "r");
@@ -202,6 +206,7 @@ std::string shell_pipeline(Mode mode) {
     output += "status=" + std::to_string(::pclose(shell));
   });
   run.join();
+  ::unlink(marker.c_str());
   for (char& c : output) {
     if (c == '\n') c = '|';
   }
