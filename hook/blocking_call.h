@@ -49,6 +49,8 @@ struct BlockingCall {
   TimePoint wait_deadline();
   // Whether the file is non-blocking by the user's choice (F_GETFL, read once).
   bool user_wants_eagain();
+  // The file is known not to be a socket: no timeout to ask for.
+  void not_a_socket() { deadline_known_ = true; }
 
  private:
   bool deadline_known_ = false;

@@ -84,6 +84,7 @@ template <class RealCall>
   FdKind kind = table.kind(fd);
   if (!cohook::hook::is_pollable(kind)) return real_call();
   BlockingCall call(fd, Direction::kRead, what);
+  if (kind != FdKind::kSocket) call.not_a_socket();
   if (!table.nowait_unsupported(fd, kind, Direction::kRead)) {
     ssize_t result = real_functions.preadv2(fd, iov, count, -1, RWF_NOWAIT);
     if (result >= 0 || !nowait_not_supported(errno)) {
@@ -111,6 +112,7 @@ template <class RealCall>
   if (!cohook::hook::is_pollable(kind)) return real_functions.writev(fd, iov, count);
   std::size_t total = total_length(iov, count);
   BlockingCall call(fd, Direction::kWrite, what);
+  if (kind != FdKind::kSocket) call.not_a_socket();
   bool nowait = !table.nowait_unsupported(fd, kind, Direction::kWrite);
   if (!nowait && call.user_wants_eagain()) return real_functions.writev(fd, iov, count);
   // Pieces of at most PIPE_BUF for pipes without RWF_NOWAIT: see the top of the file.
