@@ -66,12 +66,18 @@ bool wait_in_coroutine(BlockingCall& call);
 bool wait_on_plain_thread(BlockingCall& call);
 
 // Repeats a non-blocking attempt until it does not fail with EAGAIN, parking in between, unless
-// the user made the file non-blocking (then the EAGAIN is theirs).
+// the user made the file non-blocking (then the EAGAIN is theirs). With `first_failed`, the
+// caller's own first attempt has just failed with EAGAIN, and the loop starts by parking.
 template <class Attempt>
-auto park_between_attempts(BlockingCall& call, Attempt&& attempt) -> decltype(attempt()) {
+auto park_between_attempts(BlockingCall& call, Attempt&& attempt, bool first_failed = false) -> decltype(attempt()) {
   for (;;) {
-    auto result = attempt();
-    if (result >= 0 || !would_block(errno)) return result;
+    decltype(attempt()) result = -1;
+    if (first_failed) {
+      first_failed = false;
+    } else {
+      result = attempt();
+      if (result >= 0 || !would_block(errno)) return result;
+    }
     if (call.user_wants_eagain()) {
       errno = EAGAIN;
       return result;

@@ -89,10 +89,13 @@ template <class RealCall>
     ssize_t result = real_functions.preadv2(fd, iov, count, -1, RWF_NOWAIT);
     if (result >= 0 || !nowait_not_supported(errno)) {
       if (result >= 0 || !cohook::hook::would_block(errno)) return result;
-      return cohook::hook::park_between_attempts(call, [&] {
-        if (call.blocking_fallback) return real_call();
-        return real_functions.preadv2(fd, iov, count, -1, RWF_NOWAIT);
-      });
+      return cohook::hook::park_between_attempts(
+          call,
+          [&] {
+            if (call.blocking_fallback) return real_call();
+            return real_functions.preadv2(fd, iov, count, -1, RWF_NOWAIT);
+          },
+          true);
     }
     table.mark_nowait_unsupported(fd, kind, Direction::kRead);
   }
