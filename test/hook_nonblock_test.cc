@@ -14,12 +14,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -393,6 +395,47 @@ TEST_P(NonblockTest, RawAndHookedAgree) {
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, NonblockTest, ::testing::ValuesIn(kScenarios),
                          [](const ::testing::TestParamInfo<Scenario>& info) { return std::string(info.param.name); });
+
+// accept's one-call O_NONBLOCK windows from acceptors on two scheduler threads overlap on one
+// listener: every connection is accepted, and neither the listener nor an accepted socket is
+// left non-blocking.
+TEST(NonblockWindow, AcceptorsOnTwoThreadsShareOneListener) {
+  constexpr int kConnections = 200;
+  int port = 0;
+  int listener = hook_test::listen_loopback(&port, 256);
+  ASSERT_GE(listener, 0);
+  std::atomic<int> accepted{0};
+  std::atomic<int> left_nonblocking{0};
+  std::thread clients([&] {
+    for (int i = 0; i < kConnections; ++i) {
+      int fd = hook_test::connect_loopback(port);
+      if (fd >= 0) ::close(fd);
+    }
+  });
+  {
+    cohook::Runtime runtime(2);
+    runtime.run([&] {
+      std::vector<cohook::JoinHandle> acceptors;
+      for (int i = 0; i < 4; ++i) {  // go() spreads them over both threads
+        acceptors.push_back(cohook::go([&] {
+          while (accepted.load() < kConnections) {
+            int fd = ::accept(listener, nullptr, nullptr);
+            if (fd < 0) break;  // shut down below, once all are in
+            if (::fcntl(fd, F_GETFL) & O_NONBLOCK) left_nonblocking.fetch_add(1);
+            ::close(fd);
+            if (accepted.fetch_add(1) + 1 == kConnections) ::shutdown(listener, SHUT_RDWR);
+          }
+        }));
+      }
+      for (auto& acceptor : acceptors) acceptor.join();
+    });
+  }
+  clients.join();
+  EXPECT_EQ(accepted.load(), kConnections);
+  EXPECT_EQ(left_nonblocking.load(), 0);
+  EXPECT_EQ(::fcntl(listener, F_GETFL) & O_NONBLOCK, 0);
+  ::close(listener);
+}
 
 // shell_pipeline's first program: this binary started with HOOK_NONBLOCK_ROLE set reads its
 // stdin once, prints what it read and exits before any test runs.
