@@ -13,4 +13,7 @@ extern const char connection_hooks;
 extern const char poll_hooks;
 extern const char sleep_hooks;
 extern const char dns_hooks;
+// Linked through sleep_hooks (see its anchor list).
+extern const char signal_hooks;
+extern const char process_hooks;
 }  // namespace cohook::hook::link_anchor
