@@ -199,8 +199,10 @@ FILE* open_pipe(const char* command, const char* mode) {
     errno = EINVAL;
     return nullptr;
   }
+  // Straight to the kernel: the stream's fd must be a plain blocking pipe, as glibc's popen
+  // gives, since stdio reads and writes it with internal calls no hook sees.
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return nullptr;
+  if (::syscall(SYS_pipe2, fds, O_CLOEXEC) != 0) return nullptr;
   int parent_end = reading ? fds[0] : fds[1];
   int child_end = reading ? fds[1] : fds[0];
   int child_target = reading ? STDOUT_FILENO : STDIN_FILENO;
@@ -227,7 +229,7 @@ FILE* open_pipe(const char* command, const char* mode) {
     errno = spawn_error;
     return nullptr;
   }
-  if (!close_on_exec) ::fcntl(parent_end, F_SETFD, 0);
+  if (!close_on_exec) ::syscall(SYS_fcntl, parent_end, F_SETFD, 0);
   FILE* stream = ::fdopen(parent_end, reading ? "r" : "w");
   if (stream == nullptr) {
     int error = errno;
