@@ -7,9 +7,8 @@
 // a plain thread (an fd that a coroutine used before) it blocks in the real poll(), which is what
 // the blocking libc call would have done.
 //
-// Signals: a parked coroutine is not interrupted by a signal (there is no EINTR from a parked
-// call); the handler runs on whatever the thread is doing and the call keeps waiting, as if
-// every handler had SA_RESTART. The plain-thread wait behaves the same way.
+// Signals (signal(7), hook/signal_hooks.h): a handled signal ends a coroutine's wait with EINTR
+// unless the handler has SA_RESTART and the socket has no timeout (wait_in_coroutine).
 #pragma once
 
 #include <sys/types.h>
