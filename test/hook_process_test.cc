@@ -81,9 +81,10 @@ std::string run_checked(const Scenario& scenario, Mode mode) {
     done = true;
     if (mode == Mode::kHooked) {
       ticker.join();
-      // A blocked thread ticks at most once; a free one about every 10 ms (a quarter is plenty).
+      // A blocked thread ticks at most once, around the blocking call; a free one about every
+      // 10 ms (fewer on a loaded machine, but never just one in 200 ms).
       if (ms >= 200) {
-        EXPECT_GE(ticks.load() * 40, ms) << scenario.name << ": the thread was blocked";
+        EXPECT_GE(ticks.load(), 3) << scenario.name << ": the thread was blocked for " << ms << " ms";
       }
     }
   });
