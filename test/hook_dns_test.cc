@@ -225,8 +225,9 @@ TEST(DnsOffload, SlowNamesDoNotDelayHostsNames) {
   EXPECT_EQ(hooked.transcript, raw.transcript);
   // The slow names were slow (else this test shows nothing)...
   EXPECT_GE(raw.slow_ms, 2500);
-  // ...they never delayed a quick one...
-  EXPECT_LT(hooked.quick_ms, 1500);
+  // ...they delayed no quick one more than plain threads do (a 4-thread pool: 15 s instead of
+  // 0.1 s; the comparison, not a fixed bound, because sanitizers slow thread starts down)...
+  EXPECT_LT(hooked.quick_ms, raw.quick_ms + 1500);
   // ...and 20 of them at once take about as long as on 20 threads, not 5 rounds of 4.
   EXPECT_LT(hooked.slow_ms, raw.slow_ms + 1500);
 }
