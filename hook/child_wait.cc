@@ -56,8 +56,8 @@ long wait_for_child(const ChildWait& wait, const std::function<long()>& probe) {
       // signal(7): the wait family is restarted after an SA_RESTART handler.
       std::optional<InterruptibleCall> interruptible;
       if (wait.interruptible) interruptible.emplace(/*restartable=*/true);
-      reason = fd >= 0 ? Scheduler::wait_fd(fd, poller::kReadable, deadline, "waitpid")
-                       : Scheduler::sleep_until(deadline);
+      reason =
+          fd >= 0 ? Scheduler::wait_fd(fd, poller::kReadable, deadline, "waitpid") : Scheduler::sleep_until(deadline);
     }
     if (reason == WakeReason::kNone) {  // epoll refused the pidfd: fall back to the timer
       if (own_fd) ::close(fd);

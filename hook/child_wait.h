@@ -17,9 +17,9 @@
 namespace cohook::hook {
 
 struct ChildWait {
-  pid_t pid = -1;            // > 0: one process; otherwise no pidfd is opened
-  int pidfd = -1;            // a caller's pidfd (waitid P_PIDFD) to park on instead
-  bool stop_events = false;  // the options ask for stop/continue events
+  pid_t pid = -1;             // > 0: one process; otherwise no pidfd is opened
+  int pidfd = -1;             // a caller's pidfd (waitid P_PIDFD) to park on instead
+  bool stop_events = false;   // the options ask for stop/continue events
   bool interruptible = true;  // a handled signal without SA_RESTART ends it with EINTR
 };
 

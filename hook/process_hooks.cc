@@ -67,14 +67,17 @@ constinit RealFunction<decltype(&fallback_waitid)> real_waitid{"waitid", fallbac
 constinit RealFunction<decltype(&fallback_system)> real_system{"system", fallback_system};
 constinit RealFunction<decltype(&fallback_pclose)> real_pclose{"pclose", fallback_pclose};
 
-bool asks_stop_events(int options) { return (options & (WUNTRACED | WCONTINUED)) != 0; }
+bool asks_stop_events(int options) {
+  return (options & (WUNTRACED | WCONTINUED)) != 0;
+}
 
 pid_t wait4_in_coroutine(pid_t pid, int* status, int options, rusage* usage, bool interruptible) {
   ChildWait wait;
   wait.pid = pid;
   wait.stop_events = asks_stop_events(options);
   wait.interruptible = interruptible;
-  return static_cast<pid_t>(wait_for_child(wait, [&]() -> long { return real_wait4(pid, status, options | WNOHANG, usage); }));
+  return static_cast<pid_t>(
+      wait_for_child(wait, [&]() -> long { return real_wait4(pid, status, options | WNOHANG, usage); }));
 }
 
 // waitpid(pid, &status, 0) as glibc's system() and pclose() wait: restarted after signals.
@@ -187,9 +190,15 @@ FILE* open_pipe(const char* command, const char* mode) {
   bool reading = false, writing = false, close_on_exec = false;
   for (const char* c = mode; *c != '\0'; ++c) {
     switch (*c) {
-      case 'r': reading = true; break;
-      case 'w': writing = true; break;
-      case 'e': close_on_exec = true; break;
+      case 'r':
+        reading = true;
+        break;
+      case 'w':
+        writing = true;
+        break;
+      case 'e':
+        close_on_exec = true;
+        break;
       default:
         errno = EINVAL;
         return nullptr;
@@ -264,17 +273,22 @@ COHOOK_INTERPOSE pid_t waitpid(pid_t pid, int* status, int options) {
   ChildWait wait;
   wait.pid = pid;
   wait.stop_events = asks_stop_events(options);
-  return static_cast<pid_t>(wait_for_child(wait, [&]() -> long { return real_waitpid(pid, status, options | WNOHANG); }));
+  return static_cast<pid_t>(
+      wait_for_child(wait, [&]() -> long { return real_waitpid(pid, status, options | WNOHANG); }));
 }
 
-COHOOK_INTERPOSE pid_t wait(int* status) { return waitpid(-1, status, 0); }
+COHOOK_INTERPOSE pid_t wait(int* status) {
+  return waitpid(-1, status, 0);
+}
 
 COHOOK_INTERPOSE pid_t wait4(pid_t pid, int* status, int options, rusage* usage) {
   if ((options & WNOHANG) || cooperating_coroutine() == nullptr) return real_wait4(pid, status, options, usage);
   return wait4_in_coroutine(pid, status, options, usage, true);
 }
 
-COHOOK_INTERPOSE pid_t wait3(int* status, int options, rusage* usage) { return wait4(-1, status, options, usage); }
+COHOOK_INTERPOSE pid_t wait3(int* status, int options, rusage* usage) {
+  return wait4(-1, status, options, usage);
+}
 
 COHOOK_INTERPOSE int waitid(idtype_t type, id_t id, siginfo_t* info, int options) {
   if ((options & WNOHANG) || cooperating_coroutine() == nullptr) return real_waitid(type, id, info, options);
@@ -287,12 +301,15 @@ COHOOK_INTERPOSE int waitid(idtype_t type, id_t id, siginfo_t* info, int options
   // With WNOHANG, "nothing yet" is a return of 0 with si_pid left 0 (waitid(2)).
   siginfo_t local{};
   siginfo_t* target = info != nullptr ? info : &local;
-  return static_cast<int>(wait_for_child(wait, [&]() -> long {
-    ::memset(target, 0, sizeof *target);
-    int result = real_waitid(type, id, target, options | WNOHANG);
-    if (result != 0) return result;
-    return target->si_pid != 0 ? 1 : 0;
-  })) > 0 ? 0 : -1;
+  return static_cast<int>(wait_for_child(wait,
+                                         [&]() -> long {
+                                           ::memset(target, 0, sizeof *target);
+                                           int result = real_waitid(type, id, target, options | WNOHANG);
+                                           if (result != 0) return result;
+                                           return target->si_pid != 0 ? 1 : 0;
+                                         })) > 0
+             ? 0
+             : -1;
 }
 
 COHOOK_INTERPOSE int system(const char* command) {

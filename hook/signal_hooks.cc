@@ -45,7 +45,7 @@ constexpr int kMaxSignal = 64;
 // InstallLock by installers, read lock-free by the trampoline (a seqlock: the trampoline
 // retries if an installer changed the entry while it read).
 struct Entry {
-  std::atomic<unsigned> sequence{0};  // odd while being written
+  std::atomic<unsigned> sequence{0};    // odd while being written
   std::atomic<void*> handler{nullptr};  // sa_handler or sa_sigaction
   std::atomic<int> flags{0};            // the user's sa_flags
 };
@@ -75,10 +75,13 @@ void trampoline(int signal, siginfo_t* info, void* context) {
   int flags = 0;
   if (signal > 0 && signal <= kMaxSignal) load_entry(signal, &handler, &flags);
   if (flags & SA_RESETHAND) store_entry(signal, reinterpret_cast<void*>(SIG_DFL), 0);  // the kernel reset it
-  if (handler != reinterpret_cast<void*>(SIG_DFL) && handler != reinterpret_cast<void*>(SIG_IGN) && handler != nullptr) {
+  if (handler != reinterpret_cast<void*>(SIG_DFL) && handler != reinterpret_cast<void*>(SIG_IGN) &&
+      handler != nullptr) {
     errno = saved_errno;
-    if (flags & SA_SIGINFO) reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handler)(signal, info, context);
-    else reinterpret_cast<void (*)(int)>(handler)(signal);
+    if (flags & SA_SIGINFO)
+      reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handler)(signal, info, context);
+    else
+      reinterpret_cast<void (*)(int)>(handler)(signal);
     saved_errno = errno;
   }
   Scheduler::interrupt_thread(Scheduler::current_for_signal_handler(), signal,
@@ -147,8 +150,10 @@ int install(int signal, const struct sigaction* action, struct sigaction* old_ac
   if (old_action != nullptr && (old_action->sa_flags & SA_SIGINFO) && old_action->sa_sigaction == &trampoline) {
     constexpr int kFromUser = SA_SIGINFO | SA_RESTART | SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
     old_action->sa_flags = (old_flags & kFromUser) | (old_action->sa_flags & ~kFromUser);
-    if (old_flags & SA_SIGINFO) old_action->sa_sigaction = reinterpret_cast<void (*)(int, siginfo_t*, void*)>(old_handler);
-    else old_action->sa_handler = reinterpret_cast<void (*)(int)>(old_handler);
+    if (old_flags & SA_SIGINFO)
+      old_action->sa_sigaction = reinterpret_cast<void (*)(int, siginfo_t*, void*)>(old_handler);
+    else
+      old_action->sa_handler = reinterpret_cast<void (*)(int)>(old_handler);
   }
   return 0;
 }
@@ -234,7 +239,9 @@ COHOOK_INTERPOSE sighandler_t signal(int signal, sighandler_t handler) {
   return install_simple(signal, handler, interrupting ? 0 : SA_RESTART, true);
 }
 
-COHOOK_INTERPOSE sighandler_t bsd_signal(int signal, sighandler_t handler) { return ::signal(signal, handler); }
+COHOOK_INTERPOSE sighandler_t bsd_signal(int signal, sighandler_t handler) {
+  return ::signal(signal, handler);
+}
 
 // System V semantics: one-shot, not blocked in its own handler, not restarted.
 COHOOK_INTERPOSE sighandler_t sysv_signal(int signal, sighandler_t handler) {

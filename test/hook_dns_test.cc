@@ -4,6 +4,7 @@
 // bind-mounted in a mount namespace of a child process (root only; skipped otherwise).
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gtest/gtest.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -15,16 +16,14 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "hook_test_util.h"
 
@@ -111,8 +110,10 @@ std::vector<Lookup> make_lookups() {
   }
   std::vector<Lookup> lookups;
   for (int i = 0; i < kLookups; ++i) {
-    if (i < kSlow) lookups.push_back({"slow" + std::to_string(i) + ".cohook.test", true, "", 0});
-    else lookups.push_back({hosts_names[static_cast<std::size_t>(i) % hosts_names.size()], false, "", 0});
+    if (i < kSlow)
+      lookups.push_back({"slow" + std::to_string(i) + ".cohook.test", true, "", 0});
+    else
+      lookups.push_back({hosts_names[static_cast<std::size_t>(i) % hosts_names.size()], false, "", 0});
   }
   return lookups;
 }
@@ -219,7 +220,8 @@ TEST(DnsOffload, SlowNamesDoNotDelayHostsNames) {
   ASSERT_GE(raw.quick_ms, 0) << output;
   ASSERT_GE(hooked.quick_ms, 0) << output;
   std::printf("%d lookups, %d of them to a server that never answers (3 s timeout):\n", kLookups, kSlow);
-  std::printf("  plain threads: /etc/hosts names done after %ld ms, slow names after %ld ms\n", raw.quick_ms, raw.slow_ms);
+  std::printf("  plain threads: /etc/hosts names done after %ld ms, slow names after %ld ms\n", raw.quick_ms,
+              raw.slow_ms);
   std::printf("  coroutines:    /etc/hosts names done after %ld ms, slow names after %ld ms\n", hooked.quick_ms,
               hooked.slow_ms);
   EXPECT_EQ(hooked.transcript, raw.transcript);

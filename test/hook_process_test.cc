@@ -2,6 +2,7 @@
 // (the main coroutine of a one-thread Runtime, beside a ticker coroutine that must keep running
 // while the scenario waits for its child), and both transcripts must equal the expected one.
 #include <errno.h>
+#include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -17,8 +18,6 @@
 #include <cstdio>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "hook_test_util.h"
 
@@ -53,7 +52,9 @@ pid_t spawn_shell(const char* script) {
 long elapsed_ms(Clock::time_point start) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
 }
-std::string waited(Clock::time_point start) { return elapsed_ms(start) >= 250 ? "waited" : "did not wait"; }
+std::string waited(Clock::time_point start) {
+  return elapsed_ms(start) >= 250 ? "waited" : "did not wait";
+}
 
 struct Scenario {
   const char* name;
@@ -159,10 +160,13 @@ std::string waitpid_not_a_child() {
 }
 
 std::atomic<int> g_handled{0};
-void count_signal(int) { g_handled.fetch_add(1); }
+void count_signal(int) {
+  g_handled.fetch_add(1);
+}
 
 std::string waitpid_and_signals() {
-  struct sigaction action {}, old {};
+  struct sigaction action {
+  }, old{};
   action.sa_handler = count_signal;
   sigemptyset(&action.sa_mask);
   ::sigaction(SIGUSR1, &action, &old);  // no SA_RESTART: EINTR
@@ -184,8 +188,8 @@ std::string waitpid_and_signals() {
   pid_t got = ::waitpid(pid, &status, 0);
   again.join();
   ::sigaction(SIGUSR1, &old, nullptr);
-  return out + "; SA_RESTART: " + (got == pid ? "pid " : errno_text(got) + " ") + status_text(status) +
-         ", handled " + std::to_string(g_handled.exchange(0));
+  return out + "; SA_RESTART: " + (got == pid ? "pid " : errno_text(got) + " ") + status_text(status) + ", handled " +
+         std::to_string(g_handled.exchange(0));
 }
 
 std::string system_statuses() {

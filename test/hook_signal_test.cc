@@ -3,6 +3,7 @@
 // while the scenario waits), and both transcripts must equal the expected one. A plain thread
 // sends the signal to the scenario's thread after a delay, as another thread or a timer would.
 #include <errno.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,8 +19,6 @@
 #include <string>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "hook_test_util.h"
 
 namespace {
@@ -29,7 +28,9 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 std::atomic<int> g_handled{0};
-void count_signal(int) { g_handled.fetch_add(1); }
+void count_signal(int) {
+  g_handled.fetch_add(1);
+}
 
 // Installs count_signal for `signal` with or without SA_RESTART; restores the default at the end.
 class Handler {
@@ -73,7 +74,9 @@ long elapsed_ms(Clock::time_point start) {
 
 // "early" if the call returned within the window the signal (at 200 ms) explains, "late" if it
 // waited out its own timeout or the peer (at 700 ms or more).
-std::string when(long ms) { return ms < 150 ? "too-early" : ms < 600 ? "early" : "late"; }
+std::string when(long ms) {
+  return ms < 150 ? "too-early" : ms < 600 ? "early" : "late";
+}
 
 struct Scenario {
   const char* name;
@@ -133,8 +136,10 @@ std::string read_restarted(Mode mode) {
   ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
   hook_test::Peer peer(mode);
   peer.start([&] {
-    if (mode == Mode::kHooked) cohook::this_coroutine::sleep_for(milliseconds(700));
-    else std::this_thread::sleep_for(milliseconds(700));
+    if (mode == Mode::kHooked)
+      cohook::this_coroutine::sleep_for(milliseconds(700));
+    else
+      std::this_thread::sleep_for(milliseconds(700));
     ::write(sv[1], "late", 4);
   });
   auto start = Clock::now();
@@ -193,7 +198,8 @@ void request_stop(int) {
 }
 
 std::string sigterm_ends_accept_loop(Mode mode) {
-  struct sigaction action {}, old {};
+  struct sigaction action {
+  }, old{};
   action.sa_handler = request_stop;
   sigemptyset(&action.sa_mask);
   ::sigaction(SIGTERM, &action, &old);
@@ -309,7 +315,8 @@ std::string nanosleep_reports_remaining(Mode) {
     n = ::nanosleep(&request, &remaining);
   }
   long left_ms = remaining.tv_sec * 1000 + remaining.tv_nsec / 1000000;
-  return errno_text(n) + (left_ms > 300 && left_ms < 900 ? " remaining ~0.8 s" : " remaining " + std::to_string(left_ms));
+  return errno_text(n) +
+         (left_ms > 300 && left_ms < 900 ? " remaining ~0.8 s" : " remaining " + std::to_string(left_ms));
 }
 
 std::string sleep_returns_seconds_left(Mode) {
@@ -353,7 +360,8 @@ std::string clock_nanosleep_returns_eintr(Mode) {
     DelayedSignal signal(::pthread_self(), SIGUSR1, milliseconds(200));
     absolute = ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, &untouched);
   }
-  return out + "; absolute " + ::strerrorname_np(absolute) + (untouched.tv_sec == -1 ? " remaining untouched" : " remaining written");
+  return out + "; absolute " + ::strerrorname_np(absolute) +
+         (untouched.tv_sec == -1 ? " remaining untouched" : " remaining written");
 }
 
 // ppoll's mask: a signal it blocks does not interrupt it (the wait runs to its timeout); a signal
@@ -431,7 +439,8 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, SignalScenarioTest, ::testing::ValuesIn(kSce
 
 // What sigaction reports back is what the program installed, not cohook's trampoline.
 TEST(SignalHooks, SigactionReportsTheUsersHandler) {
-  struct sigaction action {}, seen {}, old {};
+  struct sigaction action {
+  }, seen{}, old{};
   action.sa_handler = count_signal;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;

@@ -1,4 +1,7 @@
 // sched/interrupt.h: interruptions of parked coroutines, without any hook in the way.
+#include "sched/interrupt.h"
+
+#include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -6,9 +9,6 @@
 #include <chrono>
 #include <thread>
 
-#include <gtest/gtest.h>
-
-#include "sched/interrupt.h"
 #include "sched/scheduler.h"
 
 namespace {
@@ -103,13 +103,16 @@ TEST(Interrupt, RestartKindLeavesRestartableCallsWaiting) {
 // scheduler thread while it sleeps in epoll_wait.
 std::atomic<Coroutine*> g_target{nullptr};
 std::atomic<Scheduler*> g_scheduler{nullptr};
-void interrupt_target(int) { Scheduler::interrupt(g_target.load(), kSource, InterruptKind::kNoRestart); }
+void interrupt_target(int) {
+  Scheduler::interrupt(g_target.load(), kSource, InterruptKind::kNoRestart);
+}
 void interrupt_this_thread(int) {
   Scheduler::interrupt_thread(Scheduler::current_for_signal_handler(), kSource, InterruptKind::kNoRestart);
 }
 
 TEST(Interrupt, PostedFromSignalHandlers) {
-  struct sigaction action {}, old {};
+  struct sigaction action {
+  }, old{};
   sigemptyset(&action.sa_mask);
   action.sa_handler = interrupt_target;
   ::sigaction(SIGUSR1, &action, &old);
