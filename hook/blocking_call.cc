@@ -59,8 +59,13 @@ bool BlockingCall::user_wants_eagain() {
 }
 
 bool wait_in_coroutine(BlockingCall& call) {
+  // signal(7): with SA_RESTART a socket call is restarted unless it has a timeout.
+  InterruptibleCall interruptible(/*restartable=*/call.wait_deadline() == kNoDeadline);
   WakeReason reason = Scheduler::wait_fd(call.fd, interest_of(call.direction), call.wait_deadline(), call.what);
   switch (reason) {
+    case WakeReason::kInterrupted:
+      errno = EINTR;  // a handler without SA_RESTART ran (or one with it, and a timeout is set)
+      return false;
     case WakeReason::kTimeout:
       errno = EAGAIN;
       return false;

@@ -13,9 +13,8 @@
 //    fails with EAGAIN as socket(7) says (a transfer that had started returns its count).
 // Otherwise the coroutine parks until the fd is ready and tries again.
 //
-// Signals: a parked coroutine is not interrupted by a signal (there is no EINTR from a parked
-// call); the handler runs on whatever the thread is doing and the call keeps waiting, as if
-// every handler had SA_RESTART.
+// Signals (signal(7), hook/signal_hooks.h): a handled signal ends a coroutine's wait with EINTR
+// unless the handler has SA_RESTART and the socket has no timeout (wait_in_coroutine).
 #pragma once
 
 #include <sys/types.h>
