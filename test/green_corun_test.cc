@@ -58,6 +58,10 @@ TEST_F(CorunTest, ExitStatusAtexitAndStdioFlushAreUnchanged) {
   expect_same_as_native(program("green_exit") + " main-exit", 0);
 }
 
+TEST_F(CorunTest, ForkExecPopenAndAChildThatDoesNotExec) {
+  expect_same_as_native(program("green_fork"), 0);
+}
+
 TEST_F(CorunTest, RunsItsMainAsAGreenThreadOnTheRequestedThreads) {
   Result one = run(corun() + " --threads 1 sh -c 'grep Threads /proc/self/status'");
   // sh itself is single-threaded: under corun it has exactly its one scheduler thread.
