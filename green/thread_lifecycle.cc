@@ -4,6 +4,11 @@
 // unwind (_Unwind_ForcedUnwind), so destructors run and catch (...) / catch
 // (abi::__forced_unwind&) blocks see it and must rethrow, and a stop function that, on reaching
 // the green thread's first frame, jumps back there (__builtin_longjmp) to finish the thread.
+// C code's pthread_cleanup_push (without -fexceptions) registers a jump buffer per handler
+// (__pthread_register_cancel); the stop function jumps into the innermost one as the unwind
+// reaches its frame, the handler runs, and __pthread_unwind_next starts the unwind again from
+// there: glibc's own scheme, with the chain kept per green thread instead of per OS thread.
+#include <setjmp.h>
 #include <unwind.h>
 
 #include <cerrno>
@@ -27,11 +32,29 @@ constexpr _Unwind_Exception_Class kExitClass = 0x434f484b45584954ull;
 _Unwind_Reason_Code stop_at_thread_start(int, _Unwind_Action actions, _Unwind_Exception_Class, _Unwind_Exception*,
                                          _Unwind_Context* context, void* parameter) {
   auto* thread = static_cast<GreenThread*>(parameter);
-  if ((actions & _UA_END_OF_STACK) != 0 ||
-      _Unwind_GetCFA(context) > reinterpret_cast<_Unwind_Word>(thread->exit_frame)) {
-    __builtin_longjmp(thread->exit_jump, 1);
+  _Unwind_Word cfa = _Unwind_GetCFA(context);
+  bool past_start = (actions & _UA_END_OF_STACK) != 0 || cfa > reinterpret_cast<_Unwind_Word>(thread->exit_frame);
+  auto* cleanup = static_cast<__pthread_unwind_buf_t*>(thread->cleanup_chain);
+  if (cleanup != nullptr && (past_start || reinterpret_cast<_Unwind_Word>(cleanup) < cfa)) {
+    // The handler's frame is being unwound: run it (pthread_cleanup_push's setjmp returns 1).
+    ::siglongjmp(reinterpret_cast<__jmp_buf_tag*>(cleanup->__cancel_jmp_buf), 1);
   }
+  if (past_start) __builtin_longjmp(thread->exit_jump, 1);
   return _URC_NO_REASON;
+}
+
+[[noreturn]] void unwind_green_thread(GreenThread* thread) {
+  // Per green thread, not thread_local: destructors run by the unwind may park, and another
+  // green thread of this scheduler thread may exit meanwhile.
+  delete static_cast<_Unwind_Exception*>(thread->exit_exception);
+  auto* exception = new _Unwind_Exception();
+  std::memset(exception, 0, sizeof *exception);
+  exception->exception_class = kExitClass;
+  exception->exception_cleanup = [](_Unwind_Reason_Code, _Unwind_Exception*) {};
+  thread->exit_exception = exception;
+  _Unwind_ForcedUnwind(exception, &stop_at_thread_start, thread);
+  // Only if the unwinder could not even start: finish without unwinding.
+  __builtin_longjmp(thread->exit_jump, 1);
 }
 
 void finish(GreenThread* thread) {
@@ -172,14 +195,40 @@ COHOOK_INTERPOSE void pthread_exit(void* result) {
   GreenThread* thread = current_green_thread();
   if (thread == nullptr || Coroutine::current() == nullptr) real_exit(result);
   thread->result = result;
-  // Per green thread, not thread_local: destructors run by the unwind may park, and another
-  // green thread of this scheduler thread may exit meanwhile.
-  auto* exception = new _Unwind_Exception();
-  std::memset(exception, 0, sizeof *exception);
-  exception->exception_class = kExitClass;
-  exception->exception_cleanup = [](_Unwind_Reason_Code, _Unwind_Exception*) {};
-  thread->exit_exception = exception;
-  _Unwind_ForcedUnwind(exception, &stop_at_thread_start, thread);
-  // Only if the unwinder could not even start: finish without unwinding.
-  __builtin_longjmp(thread->exit_jump, 1);
+  unwind_green_thread(thread);
+}
+
+// ---- C pthread_cleanup_push/pop (glibc's macros call these) ----
+
+namespace {
+GreenThread* cleanup_owner() {
+  GreenThread* thread = current_green_thread();
+  return thread != nullptr && Coroutine::current() != nullptr ? thread : nullptr;
+}
+}  // namespace
+
+COHOOK_INTERPOSE void __pthread_register_cancel(__pthread_unwind_buf_t* buffer) {
+  static auto real = reinterpret_cast<void (*)(__pthread_unwind_buf_t*)>(find_real_symbol("__pthread_register_cancel"));
+  GreenThread* thread = cleanup_owner();
+  if (thread == nullptr) return real(buffer);
+  buffer->__pad[0] = thread->cleanup_chain;
+  thread->cleanup_chain = buffer;
+}
+
+COHOOK_INTERPOSE void __pthread_unregister_cancel(__pthread_unwind_buf_t* buffer) {
+  static auto real = reinterpret_cast<void (*)(__pthread_unwind_buf_t*)>(find_real_symbol("__pthread_unregister_cancel"));
+  GreenThread* thread = cleanup_owner();
+  if (thread == nullptr) return real(buffer);
+  thread->cleanup_chain = buffer->__pad[0];
+}
+
+COHOOK_INTERPOSE void __pthread_unwind_next(__pthread_unwind_buf_t* buffer) {
+  static auto real = reinterpret_cast<void (*)(__pthread_unwind_buf_t*)>(find_real_symbol("__pthread_unwind_next"));
+  GreenThread* thread = cleanup_owner();
+  if (thread == nullptr) {
+    real(buffer);
+    __builtin_unreachable();
+  }
+  thread->cleanup_chain = buffer->__pad[0];
+  unwind_green_thread(thread);  // on to the next handler, or to the thread's start
 }

@@ -38,6 +38,24 @@ static void* exits_early(void* arg) {
   nested_exit((long)arg * 2);
   return NULL;
 }
+static int cleanup_log;
+static void cleanup_handler(void* arg) { cleanup_log = cleanup_log * 10 + (int)(long)arg; }
+static void* exits_with_cleanup(void* arg) {
+  pthread_cleanup_push(cleanup_handler, (void*)1);
+  pthread_cleanup_push(cleanup_handler, (void*)2);
+  usleep(1000);
+  nested_exit(5);
+  pthread_cleanup_pop(0);
+  pthread_cleanup_pop(0);
+  return arg;
+}
+static void* pops_cleanup(void* arg) {
+  pthread_cleanup_push(cleanup_handler, (void*)3);
+  pthread_cleanup_push(cleanup_handler, (void*)4);
+  pthread_cleanup_pop(0);
+  pthread_cleanup_pop(1);
+  return arg;
+}
 static void* sleeps_100ms(void* arg) {
   usleep(100000);
   return arg;
@@ -79,6 +97,14 @@ static void threads(void) {
   pthread_create(&t, NULL, exits_early, (void*)21);
   pthread_join(t, &result);
   SHOW("pthread_exit result", (long)result);
+  pthread_create(&t, NULL, exits_with_cleanup, NULL);
+  pthread_join(t, &result);
+  SHOW("exit with cleanup: result", (long)result);
+  SHOW("cleanup handlers ran (inner first)", cleanup_log);
+  cleanup_log = 0;
+  pthread_create(&t, NULL, pops_cleanup, NULL);
+  pthread_join(t, NULL);
+  SHOW("cleanup pop(0), pop(1)", cleanup_log);
   pthread_create(&t, NULL, records_self, NULL);
   pthread_join(t, NULL);
   SHOW("self seen by creator", pthread_equal(seen_self, t) != 0);
