@@ -102,7 +102,11 @@ $(OUT)/obj/%.S.o: %.S | deps
 	@mkdir -p $(dir $@)
 	$(CXX) $(LIB_CXXFLAGS) -c $< -o $@
 
-$(STATIC_LIB): $(LIB_OBJS)
+# Green mode (green/) is for preloading unmodified programs (corun): only libcohook.so has it. In
+# the archive, its pthread definitions would replace the real ones in every program linked with
+# it, and under TSan/ASan they would also replace the sanitizer's interceptors.
+STATIC_LIB_OBJS := $(filter-out $(OUT)/obj/green/%,$(LIB_OBJS))
+$(STATIC_LIB): $(STATIC_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
