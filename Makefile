@@ -5,6 +5,7 @@
 #   aarch64 -> build/aarch64 (cross compiled with Debian's g++-aarch64-linux-gnu, run under qemu)
 
 PREFIX ?= /usr/local
+comma := ,
 FLAVOUR ?= release
 # Parallel work trees may set BUILD_ROOT to keep their objects apart.
 BUILD_ROOT ?= build
@@ -38,7 +39,7 @@ LIB_CXXFLAGS := $(CXXFLAGS_COMMON) $(CXXFLAGS_FLAVOUR) -fvisibility=hidden -fvis
 APP_CXXFLAGS := $(CXXFLAGS_COMMON) $(CXXFLAGS_FLAVOUR)
 LIB_LDLIBS := -ldl -pthread
 
-LIB_SRCS := $(wildcard coctx/*.cc poller/*.cc sched/*.cc hook/*.cc compat/*.cc) $(SWITCH_ASM)
+LIB_SRCS := $(wildcard coctx/*.cc poller/*.cc sched/*.cc hook/*.cc green/*.cc compat/*.cc) $(SWITCH_ASM)
 LIB_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(LIB_SRCS))
 
 ifeq ($(FLAVOUR)$(BUILD_ROOT),releasebuild)
@@ -101,13 +102,22 @@ $(OUT)/obj/%.S.o: %.S | deps
 	@mkdir -p $(dir $@)
 	$(CXX) $(LIB_CXXFLAGS) -c $< -o $@
 
-$(STATIC_LIB): $(LIB_OBJS)
+# Green mode (green/) is for preloading unmodified programs (corun): only libcohook.so has it. In
+# the archive, its pthread definitions would replace the real ones in every program linked with
+# it, and under TSan/ASan they would also replace the sanitizer's interceptors.
+STATIC_LIB_OBJS := $(filter-out $(OUT)/obj/green/%,$(LIB_OBJS))
+$(STATIC_LIB): $(STATIC_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# cohook's own objects call the real pthread functions even though the library interposes them
+# for green threads (green/internal_calls.cc says why): each name here gets -Wl,--wrap.
+COHOOK_WRAPPED := pthread_create pthread_getattr_np pthread_getspecific pthread_setspecific pthread_mutex_lock \
+  pthread_mutex_unlock pthread_once pthread_self sched_yield
 $(SHARED_LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CXX) -shared -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) -Wl,-z,now -Wl,-z,relro
+	$(CXX) -shared -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) $(patsubst %,-Wl$(comma)--wrap=%,$(COHOOK_WRAPPED)) \
+	  -Wl,-z,now -Wl,-z,relro
 
 # Tests, benchmarks, examples and tools link the static library whole: an interposed symbol that
 # something earlier on the line already defines (libasan defines read, write, poll...) would
@@ -162,8 +172,15 @@ $(OUT)/test/programs/%: $(OUT)/app/test/programs/%.o
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) -pthread
 
+# Legacy C programs (no cohook header) that tests run under bin/corun; always built without
+# sanitizers: they are run with the release libcohook.so preloaded, or natively.
+TEST_C_PROGRAMS := $(patsubst test/programs/%.c,$(OUT)/test/programs/%,$(wildcard test/programs/*.c))
+$(OUT)/test/programs/%: test/programs/%.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -o $@ $< -pthread
+
 .PHONY: build-tests
-build-tests: $(TEST_BINS) $(SHARED_LIB) $(EXAMPLE_BINS) $(TOOL_BINS) $(TEST_PROGRAMS)
+build-tests: $(TEST_BINS) $(SHARED_LIB) $(EXAMPLE_BINS) $(TOOL_BINS) $(TEST_PROGRAMS) $(TEST_C_PROGRAMS)
 
 # valgrind memcheck over the suites that switch, share stacks and park (death tests and the
 # 100k-coroutine test excluded: forking and 100k fibers under memcheck take minutes).
