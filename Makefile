@@ -10,10 +10,15 @@ FLAVOUR ?= release
 BUILD_ROOT ?= build
 OUT := $(BUILD_ROOT)/$(FLAVOUR)
 
+# The target architecture: what the compiler targets, or the machine's own when there is no compiler
+# yet (on a fresh machine this file is parsed before `make deps` installs g++).
 ifeq ($(FLAVOUR),aarch64)
 CXX := aarch64-linux-gnu-g++
+CC := aarch64-linux-gnu-gcc
+ARCH := aarch64
+else
+ARCH := $(firstword $(shell $(CXX) -dumpmachine 2>/dev/null | cut -d- -f1) $(shell uname -m))
 endif
-ARCH := $(shell $(CXX) -dumpmachine | cut -d- -f1)
 ifeq ($(ARCH),x86_64)
 SWITCH_ASM := coctx/switch_x86_64_sysv_elf_gas.S
 else ifeq ($(ARCH),aarch64)
@@ -57,7 +62,7 @@ TEST_SUPPORT := $(patsubst %.cc,$(OUT)/app/%.o,$(wildcard test/support/*.cc))
 BENCH_SRCS := $(wildcard bench/*_bench.cc)
 BENCH_BINS := $(patsubst bench/%.cc,$(OUT)/bench/%,$(BENCH_SRCS))
 EXAMPLE_SRCS := $(wildcard examples/*.cc)
-EXAMPLE_BINS := $(patsubst examples/%.cc,$(BINDIR)/%,$(EXAMPLE_SRCS))
+EXAMPLE_BINS := $(patsubst examples/%.cc,$(BINDIR)/%,$(EXAMPLE_SRCS)) $(BINDIR)/echo_threads_plain
 TOOL_SRCS := $(wildcard tools/*.cc)
 TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS))
 
@@ -135,12 +140,15 @@ $(BINDIR)/%: $(OUT)/app/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $< $(WHOLE_STATIC_LIB) $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
 
-# The thread server built without cohook: the demo preloads libcohook.so into it (a program linked
-# with libcohook.a keeps its own hooks, and a preloaded copy would never be called).
-$(BINDIR)/echo_threads_plain: $(OUT)/app/examples/echo_threads.o
+# The legacy thread-per-connection server: plain C and pthreads, built without cohook, so that the
+# demo runs the very same binary natively and under corun (a program linked with libcohook.a would
+# keep its own hooks, and a preloaded copy would never be called).
+$(OUT)/app/examples/%.c.o: examples/%.c | deps
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) -pthread
-examples: $(BINDIR)/echo_threads_plain
+	$(CC) -std=c11 -g $(WARN) -pthread -MMD -MP $(CXXFLAGS_FLAVOUR) -c $< -o $@
+$(BINDIR)/echo_threads_plain: $(OUT)/app/examples/echo_threads_plain.c.o
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(LDFLAGS_FLAVOUR) -pthread
 
 $(BINDIR)/%: $(OUT)/app/tools/%.o
 	@mkdir -p $(dir $@)

@@ -1,7 +1,9 @@
 // A load generator for the echo servers, with its own epoll loop in one thread (it does not use
 // cohook). It opens --connections connections to 127.0.0.1:--port, at most --connect_batch
-// connecting at a time, then for --duration_ms each connection in turn sends --pipeline messages
-// of --message_size bytes, waits for all of them to come back, checks every byte, and repeats.
+// connecting at a time, and sends one unmeasured warm-up request on each (so that the server has
+// accepted and served every connection before the clock starts). Then for --duration_ms each
+// connection in turn sends --pipeline messages of --message_size bytes, waits for all of them to
+// come back, checks every byte, and repeats. Latency is measured per request.
 //
 // Any mismatch, reset, early close, failed connection or unanswered request is an error.
 // Besides a readable summary on stderr it prints one line for scripts on stdout:
@@ -34,7 +36,7 @@ ABSL_FLAG(int, duration_ms, 3000, "how long to send requests (100 to 60000)");
 ABSL_FLAG(int, message_size, 64, "bytes per message (1 to 65536)");
 ABSL_FLAG(int, pipeline, 1, "messages sent together before waiting for their echo (1 to 64)");
 ABSL_FLAG(int, connect_batch, 128, "connections being set up at any one time (1 to 4096)");
-ABSL_FLAG(int, connect_timeout_ms, 10000, "time allowed to set up every connection");
+ABSL_FLAG(int, connect_timeout_ms, 10000, "time allowed to set up every connection, and again for the warm-up round");
 ABSL_FLAG(int, drain_ms, 5000, "after the run, time allowed for answers still in flight");
 
 namespace {
@@ -114,34 +116,24 @@ class LoadGenerator {
     }
   }
 
-  // Phase 2: request, wait for the echo, check it, repeat, until end_ns; then let what is in
+  // Phase 2: one request on every connection, unmeasured, answered by deadline_ns. A connection
+  // is "made" as soon as the kernel has it in the server's accept queue; this makes sure every
+  // server has accepted and served all of them before the clock starts, so that the run measures
+  // serving, not how fast a server accepts (a thread server creating 10,000 threads is slow).
+  void warm_up(int64_t deadline_ns) {
+    recording_ = false;
+    end_ns_ = now_ns();  // send one batch each, nothing after it
+    exchange(deadline_ns);
+    recording_ = true;
+  }
+
+  // Phase 3: request, wait for the echo, check it, repeat, until end_ns; then let what is in
   // flight come back until drain_end_ns.
   void run(int64_t end_ns, int64_t drain_end_ns) {
     start_ns_ = now_ns();
     end_ns_ = end_ns;
     latencies_ns_.reserve(1 << 20);
-    for (size_t i = 0; i < connections_.size(); ++i) {
-      if (connections_[i].state == State::kDone) send_request(i);
-    }
-    std::vector<epoll_event> events(1024);
-    for (;;) {
-      int64_t now = now_ns();
-      if (now >= end_ns && in_flight_ == 0) break;
-      if (now >= drain_end_ns) break;
-      int64_t until = now < end_ns ? end_ns : drain_end_ns;
-      int timeout_ms = static_cast<int>(std::min<int64_t>((until - now) / 1000000 + 1, 100));
-      int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
-      for (int i = 0; i < n; ++i) {
-        uint32_t index = events[i].data.u32;
-        Connection& c = connections_[index];
-        if (c.state != State::kWaiting && c.state != State::kDone) continue;
-        if (events[i].events & EPOLLOUT) write_more(index);
-        if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_more(index);
-      }
-    }
-    for (Connection& c : connections_) {
-      if (c.state == State::kWaiting) fail(c, errors_.timeout, ETIMEDOUT, "answer");
-    }
+    exchange(drain_end_ns);
     for (Connection& c : connections_) {
       if (c.fd >= 0) close(c.fd);
       c.fd = -1;
@@ -178,6 +170,34 @@ class LoadGenerator {
   }
 
  private:
+  // Sends a batch on every idle connection, then answers echoes with new batches until end_ns_,
+  // then waits for those still in flight until drain_end_ns (what has not come back by then is
+  // an error).
+  void exchange(int64_t drain_end_ns) {
+    for (size_t i = 0; i < connections_.size(); ++i) {
+      if (connections_[i].state == State::kDone) send_request(i);
+    }
+    std::vector<epoll_event> events(1024);
+    for (;;) {
+      int64_t now = now_ns();
+      if (now >= end_ns_ && in_flight_ == 0) break;
+      if (now >= drain_end_ns) break;
+      int64_t until = now < end_ns_ ? end_ns_ : drain_end_ns;
+      int timeout_ms = static_cast<int>(std::min<int64_t>((until - now) / 1000000 + 1, 100));
+      int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
+      for (int i = 0; i < n; ++i) {
+        uint32_t index = events[i].data.u32;
+        Connection& c = connections_[index];
+        if (c.state != State::kWaiting && c.state != State::kDone) continue;
+        if (events[i].events & EPOLLOUT) write_more(index);
+        if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_more(index);
+      }
+    }
+    for (Connection& c : connections_) {
+      if (c.state == State::kWaiting) fail(c, errors_.timeout, ETIMEDOUT, "answer");
+    }
+  }
+
   bool start_connect(size_t index) {
     Connection& c = connections_[index];
     c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -288,6 +308,7 @@ class LoadGenerator {
     size_t before = c.received / message;
     c.received += got;
     for (size_t m = before; m < c.received / message; ++m) {
+      if (!recording_) break;
       int64_t latency = now - c.sent_at_ns;
       latencies_ns_.push_back(static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX)));
       if (now <= end_ns_) ++completed_in_window_;
@@ -325,6 +346,7 @@ class LoadGenerator {
   long completed_in_window_ = 0;
   int64_t start_ns_ = 0;
   int64_t end_ns_ = 0;
+  bool recording_ = true;  // false while warming up
 };
 
 bool in_range(const char* name, int value, int low, int high) {
@@ -375,6 +397,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   load.connect_all(batch, now_ns() + int64_t{connect_timeout_ms} * 1000000);
+  load.warm_up(now_ns() + int64_t{connect_timeout_ms} * 1000000);
   int64_t start = now_ns();
   int64_t end = start + int64_t{duration_ms} * 1000000;
   load.run(end, end + int64_t{drain_ms} * 1000000);
