@@ -125,7 +125,7 @@ format_row() {
     -v rss="$r_rss_kb" -v threads="$r_threads" -v kstack="$r_kstack_kb" '
     function num(x) { return x ~ /^-?[0-9.]+$/ }
     function ms(us) { return num(us) ? sprintf("%.2f", us / 1000) : "-" }
-    function mib(kb) { return num(kb) ? sprintf("%.1f", kb / 1024) : "-" }
+    function mib(kb,  s) { if (!num(kb)) return "-"; s = sprintf("%.1f", kb / 1024); return s == "-0.0" ? "0.0" : s }
     BEGIN {
       per_conn = num(rss) ? sprintf("%.1f", rss / conns) : "-"
       printf "%-21s %6s %8s %8s %8s %8s %8s %8s %8s  %s\n", label, conns, rps, ms(p50), ms(p99), mib(rss), per_conn,
