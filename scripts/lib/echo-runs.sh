@@ -9,12 +9,12 @@
 # each loadgen runs under `timeout`, and a server that will not stop is killed.
 
 server_groups=()  # process groups of the servers still running (each server runs under setsid)
-load_pids=()      # load generators still running
+load_groups=()    # process groups of the load generators still running (timeout and loadgen)
 
 echo_runs_cleanup() {
   local p
   for p in "${server_groups[@]}"; do kill -KILL -- "-$p" 2>/dev/null; done
-  for p in "${load_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in "${load_groups[@]}"; do kill -KILL -- "-$p" 2>/dev/null; done
   wait 2>/dev/null
   [ -n "${work:-}" ] && rm -rf "$work"
 }
@@ -163,12 +163,13 @@ measure() {
   fi
   local pid=$server_pid
   # Connecting and the warm-up round are bounded by loadgen's own timeouts (10 s each), the run
-  # by duration_ms, the drain by 5 s; timeout is the backstop.
-  timeout --kill-after=2 $((duration_ms / 1000 + 35)) "$bin_dir/loadgen" --port "$server_port" \
+  # by duration_ms, the drain by 5 s; timeout is the backstop. In a group of its own, so that the
+  # cleanup reaches loadgen too, not only timeout.
+  setsid timeout --kill-after=2 $((duration_ms / 1000 + 35)) "$bin_dir/loadgen" --port "$server_port" \
     --connections "$connections" --duration_ms "$duration_ms" --message_size "${message_size:-64}" \
     >>"$r_load_log" 2>&1 &
   local load=$!
-  load_pids+=("$load")
+  load_groups+=("$load")
   local threads
   while kill -0 "$load" 2>/dev/null; do
     threads=$(status_field "$pid" Threads)
@@ -177,7 +178,7 @@ measure() {
   done
   wait "$load"
   local load_status=$?
-  mapfile -t load_pids < <(without "$load" "${load_pids[@]}")
+  mapfile -t load_groups < <(without "$load" "${load_groups[@]}")
   r_rss_kb=$(status_field "$pid" VmHWM)
   local alive=yes
   kill -0 "$pid" 2>/dev/null || alive=no
