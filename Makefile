@@ -5,6 +5,7 @@
 #   aarch64 -> build/aarch64 (cross compiled with Debian's g++-aarch64-linux-gnu, run under qemu)
 
 PREFIX ?= /usr/local
+comma := ,
 FLAVOUR ?= release
 # Parallel work trees may set BUILD_ROOT to keep their objects apart.
 BUILD_ROOT ?= build
@@ -43,7 +44,7 @@ LIB_CXXFLAGS := $(CXXFLAGS_COMMON) $(CXXFLAGS_FLAVOUR) -fvisibility=hidden -fvis
 APP_CXXFLAGS := $(CXXFLAGS_COMMON) $(CXXFLAGS_FLAVOUR)
 LIB_LDLIBS := -ldl -pthread
 
-LIB_SRCS := $(wildcard coctx/*.cc poller/*.cc sched/*.cc hook/*.cc compat/*.cc) $(SWITCH_ASM)
+LIB_SRCS := $(wildcard coctx/*.cc poller/*.cc sched/*.cc hook/*.cc green/*.cc compat/*.cc) $(SWITCH_ASM)
 LIB_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(LIB_SRCS))
 
 ifeq ($(FLAVOUR)$(BUILD_ROOT),releasebuild)
@@ -112,9 +113,14 @@ $(STATIC_LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# cohook's own objects call the real pthread functions even though the library interposes them
+# for green threads (green/internal_calls.cc says why): each name here gets -Wl,--wrap.
+COHOOK_WRAPPED := pthread_create pthread_getattr_np pthread_getspecific pthread_setspecific pthread_mutex_lock \
+  pthread_mutex_unlock pthread_once pthread_self sched_yield
 $(SHARED_LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CXX) -shared -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) -Wl,-z,now -Wl,-z,relro
+	$(CXX) -shared -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) $(patsubst %,-Wl$(comma)--wrap=%,$(COHOOK_WRAPPED)) \
+	  -Wl,-z,now -Wl,-z,relro
 
 # Tests, benchmarks, examples and tools link the static library whole: an interposed symbol that
 # something earlier on the line already defines (libasan defines read, write, poll...) would

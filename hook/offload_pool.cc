@@ -8,6 +8,7 @@
 #include <new>
 
 #include "sched/coroutine.h"
+#include "sched/native_sync.h"
 #include "sched/scheduler.h"
 
 namespace cohook::hook {
@@ -90,7 +91,10 @@ void OffloadPool::run(void (*work)(void* context), void* context, const char* wh
     ++waiting_;
     start_worker_if_needed();
   }
-  work_available_.notify_one();
+  {
+    NativeSyncScope real_pthread_calls;  // a green thread may be the caller (sched/native_sync.h)
+    work_available_.notify_one();
+  }
   // Only the worker knows this ticket, so nothing but the finished job wakes us.
   Scheduler::park_until(job.ticket, kNoDeadline, what);
   errno = job.error;
