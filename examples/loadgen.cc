@@ -398,6 +398,8 @@ int main(int argc, char** argv) {
   }
   load.connect_all(batch, now_ns() + int64_t{connect_timeout_ms} * 1000000);
   load.warm_up(now_ns() + int64_t{connect_timeout_ms} * 1000000);
+  // Scripts that watch the server (scripts/lib/echo-runs.sh) read its CPU time from here on.
+  fprintf(stderr, "loadgen: warmed up, measuring for %d ms\n", duration_ms);
   int64_t start = now_ns();
   int64_t end = start + int64_t{duration_ms} * 1000000;
   load.run(end, end + int64_t{drain_ms} * 1000000);

@@ -54,18 +54,23 @@ main() {
   echo "== corun benchmark: $connections connections, ${duration_ms} ms, 64-byte echoes, one run each"
   measure epoll "$connections" "$bin_dir/echo_epoll" --threads "$threads"
   [ -n "$r_problem" ] && { show_problem "epoll --threads $threads" "$connections"; fail "the epoll run: $r_problem"; }
-  local epoll_rps=$r_rps
+  local epoll_rps=$r_rps epoll_cpu_us=$r_cpu_us
   echo "  epoll --threads $threads: $r_rps req/s, p50 $r_p50_us us, p99 $r_p99_us us, peak RSS $r_rss_kb KiB," \
-    "$r_threads OS threads"
+    "$r_threads OS threads, $r_cpu_us us of CPU per request"
 
   measure corun "$connections" "$bin_dir/corun" --threads "$threads" -- "$bin_dir/echo_threads_plain"
   [ -n "$r_problem" ] && { show_problem "corun --threads $threads" "$connections"; fail "the corun run: $r_problem"; }
   echo "  corun --threads $threads echo_threads_plain: $r_rps req/s, p50 $r_p50_us us, p99 $r_p99_us us," \
-    "peak RSS $r_rss_kb KiB, $r_threads OS threads, KernelStack +$r_kstack_kb KiB"
+    "peak RSS $r_rss_kb KiB, $r_threads OS threads, KernelStack +$r_kstack_kb KiB, $r_cpu_us us of CPU per request"
 
   verdict "OS threads" "$r_threads" $((threads + 2)) le threads
   verdict "RSS/connection" "$(awk -v kb="$r_rss_kb" -v n="$connections" 'BEGIN { printf "%.1f", kb / n }')" 16 le KiB
   verdict "req/s vs epoll" "$(awk -v a="$r_rps" -v b="$epoll_rps" 'BEGIN { printf "%.2f", a / b }')" 0.9 ge x
+  # Not a target, but steadier than req/s on a shared machine: what each request costs the server.
+  awk -v a="$r_cpu_us" -v b="$epoll_cpu_us" 'BEGIN {
+    if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0)
+      printf "  %-16s %10.2f x  (corun %s us, epoll %s us; the CPU time each request costs the server)\n",
+             "CPU/request", a / b, a, b }'
 }
 
 main "$@"

@@ -122,14 +122,14 @@ print_header() {
 # format_row LABEL CONNECTIONS RESULT: one line of the table from the r_* figures of measure().
 format_row() {
   awk -v label="$1" -v conns="$2" -v result="$3" -v rps="$r_rps" -v p50="$r_p50_us" -v p99="$r_p99_us" \
-    -v rss="$r_rss_kb" -v threads="$r_threads" -v kstack="$r_kstack_kb" '
+    -v rss="$r_rss_kb" -v threads="$r_threads" -v kstack="$r_kstack_kb" -v cpu="$r_cpu_us" '
     function num(x) { return x ~ /^-?[0-9.]+$/ }
     function ms(us) { return num(us) ? sprintf("%.2f", us / 1000) : "-" }
     function mib(kb,  s) { if (!num(kb)) return "-"; s = sprintf("%.1f", kb / 1024); return s == "-0.0" ? "0.0" : s }
     BEGIN {
       per_conn = num(rss) ? sprintf("%.1f", rss / conns) : "-"
-      printf "%-21s %6s %8s %8s %8s %8s %8s %8s %8s  %s\n", label, conns, rps, ms(p50), ms(p99), mib(rss), per_conn,
-             threads, mib(kstack), result
+      printf "%-21s %6s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n", label, conns, rps, ms(p50), ms(p99), cpu, mib(rss),
+             per_conn, threads, mib(kstack), result
     }'
 }
 
@@ -155,16 +155,17 @@ run_server() {  # run_server KEY CONNECTIONS
 
 print_table() {
   echo
-  printf '%-21s %6s %8s %8s %8s %8s %8s %8s %8s  %s\n' "" "" "" "p50" "p99" "peak RSS" "RSS/conn" "OS" \
-    "kstacks" ""
-  printf '%-21s %6s %8s %8s %8s %8s %8s %8s %8s  %s\n' server conns req/s ms ms MiB KiB threads MiB result
+  printf '%-21s %6s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n' "" "" "" "p50" "p99" "CPU/req" "peak RSS" "RSS/conn" \
+    "OS" "kstacks" ""
+  printf '%-21s %6s %8s %8s %8s %8s %8s %8s %8s %8s  %s\n' server conns req/s ms ms us MiB KiB threads MiB result
   local row
   for row in "${rows[@]}"; do echo "$row"; done
   echo
-  echo "peak RSS: the server's VmHWM. kstacks: growth of /proc/meminfo KernelStack (machine-wide) from before"
-  echo "the server started to the loaded plateau: the kernel stack (16 KiB on x86-64) each OS thread costs"
-  echo "besides its RSS; other processes on the machine move it by a few MiB. OS threads: the most seen in"
-  echo "/proc while loaded. Latency is per request in a closed loop, so about connections / req/s."
+  echo "CPU/req: the server's CPU time (user + system) per request while measured, steadier than req/s when"
+  echo "other work shares the machine. peak RSS: the server's VmHWM. kstacks: growth of KernelStack in"
+  echo "/proc/meminfo (machine-wide; other processes move it by a few MiB) from before the server started to the"
+  echo "loaded plateau: the kernel stack (16 KiB on x86-64) each OS thread costs besides its RSS. OS threads: the"
+  echo "most seen in /proc while loaded. Latency is per request in a closed loop: about connections / req/s."
   echo "See examples/README.md for how to read it; figures move from run to run on a busy machine."
 }
 

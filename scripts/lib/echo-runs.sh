@@ -34,6 +34,10 @@ status_field() {  # status_field PID NAME -> the number after "NAME:" in /proc/P
   awk -v name="$2:" '$1 == name { print $2; exit }' "/proc/$1/status" 2>/dev/null
 }
 
+cpu_ticks() {  # cpu_ticks PID -> the process's user + system CPU time, in clock ticks
+  awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null
+}
+
 kernel_stack_kb() {  # the kernel memory held by every thread's kernel stack, system-wide
   awk '$1 == "KernelStack:" { print $2; exit }' /proc/meminfo
 }
@@ -145,12 +149,13 @@ median_kernel_stack() {
 # measure KEY CONNECTIONS COMMAND... : a fresh server, loadgen with CONNECTIONS connections for
 # duration_ms (a global), /proc sampled every 0.1 s meanwhile, then the server is stopped.
 # Sets r_rps r_p50_us r_p99_us r_rss_kb r_threads r_kstack_kb (the KernelStack growth from just
-# before the server started to the loaded plateau), r_load_log, r_server_log, and r_problem
-# (empty when every connection was made and every byte came back).
+# before the server started to the loaded plateau), r_cpu_us (the server's CPU time per request
+# while loadgen measured, user + system), r_load_log, r_server_log, and r_problem (empty when
+# every connection was made and every byte came back).
 measure() {
   local key=$1 connections=$2
   shift 2
-  r_rps=- r_p50_us=- r_p99_us=- r_rss_kb=- r_threads=- r_kstack_kb=- r_problem=
+  r_rps=- r_p50_us=- r_p99_us=- r_rss_kb=- r_threads=- r_kstack_kb=- r_cpu_us=- r_problem=
   r_server_log="$work/$key-$connections.server"
   r_load_log="$work/$key-$connections.load"
   local samples="$work/$key-$connections.samples"
@@ -170,14 +175,16 @@ measure() {
     >>"$r_load_log" 2>&1 &
   local load=$!
   load_groups+=("$load")
-  local threads
+  local threads cpu_start=
   while kill -0 "$load" 2>/dev/null; do
     threads=$(status_field "$pid" Threads)
     [ -n "$threads" ] && echo "$threads $(kernel_stack_kb)" >>"$samples"
+    [ -z "$cpu_start" ] && grep -q '^loadgen: warmed up' "$r_load_log" && cpu_start=$(cpu_ticks "$pid")
     sleep 0.1
   done
   wait "$load"
-  local load_status=$?
+  local load_status=$? cpu_end
+  cpu_end=$(cpu_ticks "$pid")
   mapfile -t load_groups < <(without "$load" "${load_groups[@]}")
   r_rss_kb=$(status_field "$pid" VmHWM)
   local alive=yes
@@ -200,6 +207,10 @@ measure() {
       connections=*) established=${kv#connections=} ;;
     esac
   done
+  if [ -n "$cpu_start" ] && [ -n "$cpu_end" ] && [[ "$r_rps" =~ ^[0-9]+$ ]] && [ "$r_rps" -gt 0 ]; then
+    r_cpu_us=$(awk -v ticks=$((cpu_end - cpu_start)) -v hz="$(getconf CLK_TCK)" -v rps="$r_rps" \
+      -v ms="$duration_ms" 'BEGIN { printf "%.1f", ticks / hz * 1e6 / (rps * ms / 1000) }')
+  fi
   if [ "$alive" = no ]; then
     r_problem="the server died during the run"
   elif [ "$load_status" -eq 124 ] || [ "$load_status" -eq 137 ]; then
