@@ -1,7 +1,8 @@
 // A load generator for the echo servers, with its own epoll loop in one thread (it does not use
-// cohook). It opens --connections connections to 127.0.0.1:--port, at most --connect_batch
-// connecting at a time, and sends one unmeasured warm-up request on each (so that the server has
-// accepted and served every connection before the clock starts). Then for --duration_ms each
+// cohook). It opens --connections connections to 127.0.0.1:--port and sends one unmeasured
+// warm-up request on each, with at most --connect_batch connections between connecting and their
+// first echo (so that the server has accepted and served every connection before the clock
+// starts, and its accept queue never overflows). Then for --duration_ms each
 // connection in turn sends --pipeline messages of --message_size bytes, waits for all of them to
 // come back, checks every byte, and repeats. Latency is measured per request.
 //
@@ -35,8 +36,8 @@ ABSL_FLAG(int, connections, 100, "concurrent connections (1 to 20000)");
 ABSL_FLAG(int, duration_ms, 3000, "how long to send requests (100 to 60000)");
 ABSL_FLAG(int, message_size, 64, "bytes per message (1 to 65536)");
 ABSL_FLAG(int, pipeline, 1, "messages sent together before waiting for their echo (1 to 64)");
-ABSL_FLAG(int, connect_batch, 128, "connections being set up at any one time (1 to 4096)");
-ABSL_FLAG(int, connect_timeout_ms, 10000, "time allowed to set up every connection, and again for the warm-up round");
+ABSL_FLAG(int, connect_batch, 128, "connections being set up (connected and warmed up) at any one time (1 to 4096)");
+ABSL_FLAG(int, connect_timeout_ms, 20000, "time allowed to set up (connect and warm up) every connection");
 ABSL_FLAG(int, drain_ms, 5000, "after the run, time allowed for answers still in flight");
 
 namespace {
@@ -80,54 +81,48 @@ class LoadGenerator {
 
   bool ok() const { return epoll_fd_ >= 0; }
 
-  // Phase 1: set up every connection, at most `batch` in progress at once.
+  // Phase 1: set up every connection and warm it up with one unmeasured request, with at most
+  // `batch` connections between starting to connect and getting that first echo back.
+  //
+  // The kernel completes a handshake before the server accepts, so "connected" says nothing about
+  // the server: counting a connection as set up only once it has been echoed keeps the number the
+  // server has not accepted yet below `batch`. Without that, a server that accepts slower than the
+  // kernel completes handshakes overflows its accept queue (net.core.somaxconn, often 4096): the
+  // kernel then drops the handshake's last ACK, the client believes it is connected, and the
+  // server sees the connection only after seconds of SYN-ACK retransmission backoff. It also
+  // means every server has accepted and served every connection before the clock starts.
   void connect_all(int batch, int64_t deadline_ns) {
+    recording_ = false;
+    end_ns_ = 0;  // each connection sends its one warm-up request and nothing after it
     size_t next = 0;
-    int in_progress = 0;
     std::vector<epoll_event> events(1024);
     for (;;) {
-      while (in_progress < batch && next < connections_.size()) {
-        if (start_connect(next++)) ++in_progress;
-      }
-      if (in_progress == 0 && next == connections_.size()) break;
+      while (connecting_ + in_flight_ < batch && next < connections_.size()) start_connect(next++);
+      if (connecting_ + in_flight_ == 0 && next == connections_.size()) break;
       int64_t now = now_ns();
       if (now >= deadline_ns) break;
       int timeout_ms = static_cast<int>(std::min<int64_t>((deadline_ns - now) / 1000000 + 1, 100));
       int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
       for (int i = 0; i < n; ++i) {
-        Connection& c = connections_[events[i].data.u32];
-        if (c.state != State::kConnecting) continue;
-        --in_progress;
-        int error = 0;
-        socklen_t length = sizeof error;
-        if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
-        if (error != 0) {
-          fail(c, errors_.connect, error, "connect");
-        } else {
-          c.state = State::kDone;  // connected, idle until the run starts
-          ++established_;
-          watch(events[i].data.u32, EPOLLIN, EPOLL_CTL_MOD);
+        uint32_t index = events[i].data.u32;
+        Connection& c = connections_[index];
+        if (c.state == State::kConnecting) {
+          finish_connect(index);
+        } else if (c.state == State::kWaiting) {
+          if (events[i].events & EPOLLOUT) write_more(index);
+          if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_more(index);
         }
       }
     }
     for (Connection& c : connections_) {
       if (c.state == State::kConnecting) fail(c, errors_.connect_timeout, ETIMEDOUT, "connect");
+      if (c.state == State::kWaiting) fail(c, errors_.timeout, ETIMEDOUT, "warm-up answer");
       if (c.state == State::kUnused) ++errors_.connect_timeout;  // never even started
     }
-  }
-
-  // Phase 2: one request on every connection, unmeasured, answered by deadline_ns. A connection
-  // is "made" as soon as the kernel has it in the server's accept queue; this makes sure every
-  // server has accepted and served all of them before the clock starts, so that the run measures
-  // serving, not how fast a server accepts (a thread server creating 10,000 threads is slow).
-  void warm_up(int64_t deadline_ns) {
-    recording_ = false;
-    end_ns_ = now_ns();  // send one batch each, nothing after it
-    exchange(deadline_ns);
     recording_ = true;
   }
 
-  // Phase 3: request, wait for the echo, check it, repeat, until end_ns; then let what is in
+  // Phase 2: request, wait for the echo, check it, repeat, until end_ns; then let what is in
   // flight come back until drain_end_ns.
   void run(int64_t end_ns, int64_t drain_end_ns) {
     start_ns_ = now_ns();
@@ -198,12 +193,12 @@ class LoadGenerator {
     }
   }
 
-  bool start_connect(size_t index) {
+  void start_connect(size_t index) {
     Connection& c = connections_[index];
     c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) {
       fail(c, errors_.connect, errno, "socket");
-      return false;
+      return;
     }
     int one = 1;
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -213,18 +208,34 @@ class LoadGenerator {
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // only ever the local machine
     int r = connect(c.fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
     if (r == 0) {
-      c.state = State::kDone;
       ++established_;
-      watch(index, EPOLLIN, EPOLL_CTL_ADD);
-      return false;
+      watch(static_cast<uint32_t>(index), EPOLLIN, EPOLL_CTL_ADD);
+      send_request(index);  // the warm-up request
+      return;
     }
     if (errno != EINPROGRESS) {
       fail(c, errors_.connect, errno, "connect");
-      return false;
+      return;
     }
     c.state = State::kConnecting;
-    watch(index, EPOLLOUT, EPOLL_CTL_ADD);
-    return true;
+    ++connecting_;
+    watch(static_cast<uint32_t>(index), EPOLLOUT, EPOLL_CTL_ADD);
+  }
+
+  // A non-blocking connect has finished, one way or the other.
+  void finish_connect(uint32_t index) {
+    Connection& c = connections_[index];
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+    if (error != 0) {
+      fail(c, errors_.connect, error, "connect");
+      return;
+    }
+    --connecting_;
+    ++established_;
+    watch(index, EPOLLIN, EPOLL_CTL_MOD);
+    send_request(index);  // the warm-up request
   }
 
   void watch(uint32_t index, uint32_t events, int op) {
@@ -328,6 +339,7 @@ class LoadGenerator {
                                                                            : "echo differs from what was sent"));
     }
     if (c.state == State::kWaiting) --in_flight_;
+    if (c.state == State::kConnecting) --connecting_;
     if (c.fd >= 0) close(c.fd);  // also leaves the epoll set
     c.fd = -1;
     c.state = State::kFailed;
@@ -342,7 +354,8 @@ class LoadGenerator {
   std::vector<uint32_t> latencies_ns_;
   Errors errors_;
   int established_ = 0;
-  long in_flight_ = 0;
+  long in_flight_ = 0;   // connections waiting for an echo
+  int connecting_ = 0;   // connections whose handshake has not finished
   long completed_in_window_ = 0;
   int64_t start_ns_ = 0;
   int64_t end_ns_ = 0;
@@ -397,7 +410,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   load.connect_all(batch, now_ns() + int64_t{connect_timeout_ms} * 1000000);
-  load.warm_up(now_ns() + int64_t{connect_timeout_ms} * 1000000);
   // Scripts that watch the server (scripts/lib/echo-runs.sh) read its CPU time from here on.
   fprintf(stderr, "loadgen: warmed up, measuring for %d ms\n", duration_ms);
   int64_t start = now_ns();

@@ -167,8 +167,8 @@ measure() {
     return
   fi
   local pid=$server_pid
-  # Connecting and the warm-up round are bounded by loadgen's own timeouts (10 s each), the run
-  # by duration_ms, the drain by 5 s; timeout is the backstop. In a group of its own, so that the
+  # Connecting and the warm-up round are bounded by loadgen's own timeout (20 s), the run by
+  # duration_ms, the drain by 5 s; timeout is the backstop. In a group of its own, so that the
   # cleanup reaches loadgen too, not only timeout.
   setsid timeout --kill-after=2 $((duration_ms / 1000 + 35)) "$bin_dir/loadgen" --port "$server_port" \
     --connections "$connections" --duration_ms "$duration_ms" --message_size "${message_size:-64}" \
