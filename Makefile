@@ -175,8 +175,15 @@ $(OUT)/test/programs/%: $(OUT)/app/test/programs/%.o
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) -pthread
 
+# Legacy C programs (no cohook header) that tests run under bin/corun; always built without
+# sanitizers: they are run with the release libcohook.so preloaded, or natively.
+TEST_C_PROGRAMS := $(patsubst test/programs/%.c,$(OUT)/test/programs/%,$(wildcard test/programs/*.c))
+$(OUT)/test/programs/%: test/programs/%.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -o $@ $< -pthread
+
 .PHONY: build-tests
-build-tests: $(TEST_BINS) $(SHARED_LIB) $(EXAMPLE_BINS) $(TOOL_BINS) $(TEST_PROGRAMS)
+build-tests: $(TEST_BINS) $(SHARED_LIB) $(EXAMPLE_BINS) $(TOOL_BINS) $(TEST_PROGRAMS) $(TEST_C_PROGRAMS)
 
 # valgrind memcheck over the suites that switch, share stacks and park (death tests and the
 # 100k-coroutine test excluded: forking and 100k fibers under memcheck take minutes).

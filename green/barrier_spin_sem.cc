@@ -3,12 +3,13 @@
 // Barrier: pthread_barrier_init is interposed and writes its own layout with a mark, so that
 // pthread_barrier_wait knows an emulated barrier whoever calls it (process-shared barriers are
 // left to glibc, which never sets the mark).
-// Spin lock: glibc's format (an int, 0 free); only the waiting differs: a green thread that
+// Spin lock: glibc's own format and acquire (its trylock; x86_64 counts 1 as free); only the waiting differs: a green thread that
 // finds it held spins briefly, then yields, so that a holder parked on the same scheduler
 // thread can run and release it.
 // Semaphore: the count stays where glibc keeps it (the low 32 bits of the first word), so
 // sem_init and sem_getvalue need no emulation; waiters queue in bytes glibc leaves unused.
-// Process-shared and named (sem_open) semaphores are glibc's (their `private` field is 0).
+// Process-shared and named (sem_open) semaphores are glibc's (their `private` field holds
+// FUTEX_SHARED, 128; a process-private one holds 0).
 #include <semaphore.h>
 
 #include <cerrno>
@@ -45,7 +46,7 @@ GreenBarrier* as_green_barrier(pthread_barrier_t* barrier) {
 struct GreenSemaphore {
   std::atomic<std::uint32_t> value;  // glibc: low half of `data`
   std::uint32_t glibc_nwaiters;      // glibc: high half; always 0 here
-  std::int32_t glibc_private;        // 0: process-shared
+  std::int32_t glibc_private;        // glibc's futex flag: 0 process-private, 128 shared
   detail::SpinLock queue_lock;
   std::uint8_t unused[3];
   detail::WaitList waiters;
@@ -55,7 +56,7 @@ static_assert(sizeof(GreenSemaphore) <= sizeof(sem_t));
 GreenSemaphore* emulated_semaphore(sem_t* sem) {
   if (current_green() == nullptr) return nullptr;
   auto* s = reinterpret_cast<GreenSemaphore*>(sem);
-  return s->glibc_private != 0 ? s : nullptr;
+  return s->glibc_private == 0 ? s : nullptr;
 }
 
 int fail(int error) {
@@ -137,9 +138,8 @@ COHOOK_INTERPOSE int pthread_barrier_wait(pthread_barrier_t* barrier) {
 
 COHOOK_INTERPOSE int pthread_spin_lock(pthread_spinlock_t* lock) {
   if (current_green() == nullptr) return real_pthread.pthread_spin_lock(lock);
-  auto* word = reinterpret_cast<std::atomic<int>*>(const_cast<int*>(lock));
   for (int spins = 0;; ++spins) {
-    if (word->load(std::memory_order_relaxed) == 0 && word->exchange(1, std::memory_order_acquire) == 0) return 0;
+    if (real_pthread.pthread_spin_trylock(lock) == 0) return 0;
     if (spins < 100) {
 #if defined(__x86_64__)
       __builtin_ia32_pause();
