@@ -41,7 +41,16 @@ verdict() {
   }'
 }
 
+check_number() {  # check_number NAME VALUE LOW HIGH: a whole number in range, or fail
+  if ! [[ "$2" =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
+    fail "$1 must be a whole number from $3 to $4, not '$2'"
+  fi
+}
+
 main() {
+  check_number BENCH_CONNECTIONS "$connections" 1 20000
+  check_number BENCH_DURATION_MS "$duration_ms" 100 60000
+  check_number BENCH_THREADS "$threads" 1 64
   [ -x "$bin_dir/corun" ] || { echo "bench-corun: skipped: $bin_dir/corun is not built yet"; exit 0; }
   local program
   for program in echo_threads_plain echo_epoll loadgen; do

@@ -34,6 +34,12 @@ die() {
   exit 1
 }
 
+check_number() {  # check_number NAME VALUE LOW HIGH: a whole number in range, or die
+  if ! [[ "$2" =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
+    die "$1 must be a whole number from $3 to $4, not '$2'"
+  fi
+}
+
 read_config() {
   local build_root=${BUILD_ROOT:-build} flavour=${FLAVOUR:-release}
   if [ "$flavour$build_root" = releasebuild ]; then
@@ -48,17 +54,14 @@ read_config() {
   duration_ms=${DEMO_DURATION_MS:-3000}
   message_size=${DEMO_MESSAGE_SIZE:-64}
   threads=${DEMO_THREADS:-2}
-  [[ "$duration_ms" =~ ^[0-9]+$ ]] && [ "$duration_ms" -ge 100 ] && [ "$duration_ms" -le 60000 ] ||
-    die "DEMO_DURATION_MS must be a number of milliseconds from 100 to 60000, not '$duration_ms'"
-  [[ "$message_size" =~ ^[0-9]+$ ]] && [ "$message_size" -ge 1 ] && [ "$message_size" -le 65536 ] ||
-    die "DEMO_MESSAGE_SIZE must be a number of bytes from 1 to 65536, not '$message_size'"
-  [[ "$threads" =~ ^[0-9]+$ ]] && [ "$threads" -ge 1 ] && [ "$threads" -le 64 ] ||
-    die "DEMO_THREADS must be a whole number from 1 to 64, not '$threads'"
+  check_number DEMO_DURATION_MS "$duration_ms" 100 60000
+  check_number DEMO_MESSAGE_SIZE "$message_size" 1 65536
+  check_number DEMO_THREADS "$threads" 1 64
+  [ ${#loads[@]} -gt 0 ] || die "DEMO_CONNECTIONS is empty"
   max_load=0
   local c s
   for c in "${loads[@]}"; do
-    [[ "$c" =~ ^[0-9]+$ ]] && [ "$c" -ge 1 ] && [ "$c" -le 20000 ] ||
-      die "DEMO_CONNECTIONS must be whole numbers from 1 to 20000, not '$c'"
+    check_number DEMO_CONNECTIONS "$c" 1 20000
     [ "$c" -gt "$max_load" ] && max_load=$c
   done
   for s in "${servers[@]}"; do
