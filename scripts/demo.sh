@@ -113,7 +113,7 @@ server_command() {
 
 print_header() {
   echo "cohook demo: echo servers under load on 127.0.0.1, $(nproc) cores shared by everything (loadgen too)"
-  echo "  threads              examples/echo_threads_plain.c: legacy C, a pthread per connection, no cohook"
+  echo "  threads (native)     examples/echo_threads_plain.c: legacy C, a pthread per connection, no cohook"
   echo "  threads under corun  the same binary, unchanged, run as 'corun --threads $threads': green threads"
   echo "  coroutines (linked)  examples/echo_coroutines.cc: the same echo function in cohook coroutines, $threads threads"
   echo "  epoll (hand-written) examples/echo_epoll.cc: non-blocking, an epoll loop on each of $threads threads"
@@ -179,7 +179,7 @@ main() {
   echo_runs_setup
   raise_limits "$max_load" || die "cannot run $max_load connections on this machine (see above)"
   print_header
-  local c s
+  local c s f
   for c in "${loads[@]}"; do
     for s in "${servers[@]}"; do run_server "$s" "$c"; done
   done
