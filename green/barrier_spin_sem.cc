@@ -7,7 +7,9 @@
 // finds it held spins briefly, then yields, so that a holder parked on the same scheduler
 // thread can run and release it.
 // Semaphore: the count stays where glibc keeps it (the low 32 bits of the first word), so
-// sem_init and sem_getvalue need no emulation; waiters queue in bytes glibc leaves unused.
+// sem_getvalue needs no emulation; waiters queue in bytes glibc leaves unused. sem_init is
+// interposed only to clear those bytes: glibc does not, and a sem_t in malloc'd memory (Python
+// allocates its locks so) holds garbage there.
 // Process-shared and named (sem_open) semaphores are glibc's (their `private` field holds
 // FUTEX_SHARED, 128; a process-private one holds 0).
 #include <semaphore.h>
@@ -150,6 +152,15 @@ COHOOK_INTERPOSE int pthread_spin_lock(pthread_spinlock_t* lock) {
       Scheduler::yield();  // the holder may be a parked green thread of this scheduler thread
     }
   }
+}
+
+COHOOK_INTERPOSE int sem_init(sem_t* sem, int shared, unsigned value) {
+  int result = real_pthread.sem_init(sem, shared, value);
+  if (result == 0) {
+    auto* s = reinterpret_cast<GreenSemaphore*>(sem);
+    std::memset(static_cast<void*>(&s->queue_lock), 0, sizeof *s - offsetof(GreenSemaphore, queue_lock));
+  }
+  return result;
 }
 
 COHOOK_INTERPOSE int sem_wait(sem_t* sem) {

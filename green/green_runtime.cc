@@ -79,17 +79,17 @@ std::size_t rlimit_stack_size() {
 }
 
 void* scheduler_thread(void* slot) {
+  t_cohook_thread = true;
   auto* scheduler = new Scheduler();  // never destroyed: the process ends with it running
   *static_cast<Scheduler**>(slot) = scheduler;
   scheduler_loop(*scheduler, false);
 }
 
-std::atomic<std::uint32_t> g_next_id{1};
 
 // Starts a green thread's coroutine on `home`. The coroutine attaches itself to its GreenThread
 // when it first runs, so nothing races with a scheduler thread that starts it at once.
 void launch(GreenThread* thread, Scheduler* home) {
-  thread->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+  thread->id = next_green_id();
   green_thread_started();
   home->spawn([thread] { run_green_thread(thread); }, SpawnOptions{thread->stack_size, thread->name})->release();
 }
@@ -101,6 +101,7 @@ int green_main(int argc, char** argv, char** envp) {
     threads = cores > 0 ? static_cast<int>(cores) : 1;
   }
   g_schedulers.assign(static_cast<std::size_t>(threads), nullptr);
+  t_cohook_thread = true;  // this thread's own stack runs scheduler 0's loop from now on
   g_schedulers[0] = new Scheduler();
   for (int i = 1; i < threads; ++i) {
     pthread_t thread;
@@ -127,6 +128,14 @@ int green_main(int argc, char** argv, char** envp) {
 }
 
 }  // namespace
+
+std::uint32_t next_green_id() {
+  static std::atomic<std::uint32_t> next{1};
+  std::uint32_t id;
+  do id = next.fetch_add(1, std::memory_order_relaxed);
+  while (id == 0 || id == 0xffffffffu);  // 0 and ~0 mean "nobody" and "being handed over"
+  return id;
+}
 
 std::size_t default_green_stack_size() {
   static const std::size_t size = [] {
@@ -183,7 +192,7 @@ COHOOK_INTERPOSE int __libc_start_main(MainFn main, int argc, char** argv, void 
 }
 
 COHOOK_INTERPOSE void exit(int status) {
-  if (current_green() != nullptr && cohook::Coroutine::current() != nullptr) request_exit(status);
+  if (current_green_thread() != nullptr && cohook::Coroutine::current() != nullptr) request_exit(status);
   real_pthread.exit(status);
   __builtin_unreachable();  // the noreturn attribute does not survive into the pointer type
 }

@@ -2,9 +2,15 @@
 // coroutine it runs on, its start routine and result, detach and join state, its name, its
 // pthread key values and its stack bounds. A green thread's pthread_t is its GreenThread*.
 //
-// Which calls are emulated: only those made by a green thread (a coroutine that runs a
-// GreenThread), or by the plain thread stack that runs exit() for one (see green_runtime.cc).
-// Everything else, cohook's own threads included, goes to the real functions.
+// Which calls are emulated, once green mode runs: those of green threads (coroutines that run a
+// GreenThread), of the plain thread stack that runs exit() for one (green_runtime.cc), and the
+// synchronisation calls (mutex, cond, rwlock, barrier, spin, sem, once) of every other thread
+// of the program, which block that thread instead of parking. The other threads are "foreign":
+// created behind corun's back (jemalloc starts its background threads through a pthread_create
+// it looks up with dlsym) or before green mode. They share mutexes and condition variables with
+// green threads, so all users of an object must agree on its format: one format, the emulated
+// one. Their thread calls (create, join, self, keys) stay real. cohook's own threads and code
+// (t_cohook_thread, NativeSyncScope, --wrap) always get the real functions.
 //
 // Room for later steps (not built): per-green-thread TLS would give each GreenThread a static
 // TLS block and DTV of its own and switch the FS base (x86_64, arch_prctl/wrfsbase) or TPIDR_EL0
@@ -40,6 +46,7 @@ struct GreenThread {
   const std::uint64_t magic = kGreenMagic;  // first: tells a GreenThread* from a real pthread_t
   std::uint32_t id = 0;                     // owner id in emulated mutexes (never 0)
   bool is_main = false;
+  bool foreign = false;  // a plain thread's identity for emulated sync objects (foreign_thread())
   void* (*start)(void*) = nullptr;
   void* argument = nullptr;
   void* result = nullptr;
@@ -71,12 +78,27 @@ inline GreenThread* green_thread_of(Coroutine* coroutine) {
   return static_cast<GreenThread*>(data);
 }
 
-// The calling green thread, or nullptr when the real functions apply.
+// The identity of a plain thread that is not cohook's (made on first use; thread_identity.cc).
+GreenThread* foreign_thread();
+
+// Who is calling, for the emulation: a green thread, the exiting one, a foreign thread (see
+// above), or nullptr when the real functions apply.
 inline GreenThread* current_green() {
   if (!g_green_active.load(std::memory_order_relaxed)) [[likely]] return nullptr;
   if (t_native_sync_depth != 0) return nullptr;
-  if (Coroutine* c = Coroutine::current()) return green_thread_of(c);
-  return t_exiting_green;
+  if (Coroutine* c = Coroutine::current()) {
+    if (GreenThread* g = green_thread_of(c)) return g;
+    return foreign_thread();  // a coroutine of the program's own (libco API, cohook API)
+  }
+  if (t_exiting_green != nullptr) return t_exiting_green;
+  if (t_cohook_thread) return nullptr;
+  return foreign_thread();
+}
+
+// A green thread proper (not foreign): the callers of the thread calls (create, self, keys).
+inline GreenThread* current_green_thread() {
+  GreenThread* g = current_green();
+  return g != nullptr && !g->foreign ? g : nullptr;
 }
 
 // A pthread_t that names a green thread, or nullptr for a real thread.
@@ -104,5 +126,7 @@ void green_thread_finished();
 // exit() from a green thread: the exit runs on the scheduler thread's own stack. Never returns.
 [[noreturn]] void request_exit(int status);
 std::size_t default_green_stack_size();
+// Owner ids for emulated locks: never 0.
+std::uint32_t next_green_id();
 
 }  // namespace cohook::green

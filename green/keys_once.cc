@@ -74,7 +74,7 @@ COHOOK_INTERPOSE int pthread_key_delete(pthread_key_t key) {
 
 COHOOK_INTERPOSE void* pthread_getspecific(pthread_key_t key) {
   GreenThread* self = current_green();
-  if (self == nullptr || self->is_main) return real_pthread.pthread_getspecific(key);
+  if (self == nullptr || self->is_main || self->foreign) return real_pthread.pthread_getspecific(key);
   if (key >= self->keys.size()) return nullptr;
   const KeyValue& slot = self->keys[key];
   return slot.sequence == g_keys[key].sequence.load(std::memory_order_acquire) ? slot.value : nullptr;
@@ -82,7 +82,7 @@ COHOOK_INTERPOSE void* pthread_getspecific(pthread_key_t key) {
 
 COHOOK_INTERPOSE int pthread_setspecific(pthread_key_t key, const void* value) {
   GreenThread* self = current_green();
-  if (self == nullptr || self->is_main) return real_pthread.pthread_setspecific(key, value);
+  if (self == nullptr || self->is_main || self->foreign) return real_pthread.pthread_setspecific(key, value);
   if (key >= PTHREAD_KEYS_MAX) return EINVAL;
   std::uintptr_t sequence = g_keys[key].sequence.load(std::memory_order_acquire);
   if ((sequence & 1) == 0) return EINVAL;  // not a live key

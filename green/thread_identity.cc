@@ -22,6 +22,21 @@ void report_unsupported(const char* name, const char* what_happens) {
   std::fprintf(stderr, "cohook: %s is not supported for green threads (corun): %s\n", name, what_happens);
 }
 
+GreenThread* foreign_thread() {
+  // In the thread's own TLS, built in place: no allocation (malloc itself takes mutexes, so
+  // jemalloc's first lock on a new thread arrives here), and no TLS destructor to register.
+  // Locks remember owners by id only, so nothing points here after the thread ends.
+  alignas(GreenThread) static constinit thread_local unsigned char storage[sizeof(GreenThread)] = {};
+  static constinit thread_local GreenThread* identity = nullptr;
+  if (identity == nullptr) {
+    auto* made = new (storage) GreenThread();
+    made->foreign = true;
+    made->id = next_green_id();
+    identity = made;
+  }
+  return identity;
+}
+
 bool deadline_from(clockid_t clock, const timespec* absolute, TimePoint* deadline) {
   if (absolute->tv_nsec < 0 || absolute->tv_nsec >= 1'000'000'000) return false;
   timespec now{};
@@ -42,7 +57,7 @@ using namespace cohook;
 using namespace cohook::green;
 
 COHOOK_INTERPOSE pthread_t pthread_self() {
-  if (GreenThread* self = current_green()) return reinterpret_cast<pthread_t>(self);
+  if (GreenThread* self = current_green_thread()) return reinterpret_cast<pthread_t>(self);
   return real_pthread.pthread_self();
 }
 

@@ -106,7 +106,8 @@ using namespace cohook;
 using namespace cohook::green;
 
 COHOOK_INTERPOSE int pthread_create(pthread_t* out, const pthread_attr_t* attr, void* (*start)(void*), void* arg) {
-  if (current_green() == nullptr) return real_pthread.pthread_create(out, attr, start, arg);
+  GreenThread* creator = current_green_thread();
+  if (creator == nullptr) return real_pthread.pthread_create(out, attr, start, arg);
   auto* thread = new (std::nothrow) GreenThread();
   if (thread == nullptr) return EAGAIN;
   thread->start = start;
@@ -122,7 +123,7 @@ COHOOK_INTERPOSE int pthread_create(pthread_t* out, const pthread_attr_t* attr, 
       thread->flags.store(GreenThread::kDetached, std::memory_order_relaxed);
   }
   // A new thread starts with its creator's name, as the kernel copies comm.
-  std::memcpy(thread->name, current_green()->name, sizeof thread->name);
+  std::memcpy(thread->name, creator->name, sizeof thread->name);
   *out = reinterpret_cast<pthread_t>(thread);  // before it can run: it may read *out at once
   spawn_green(thread);
   return 0;
@@ -168,7 +169,7 @@ COHOOK_INTERPOSE int pthread_detach(pthread_t target) {
 
 COHOOK_INTERPOSE void pthread_exit(void* result) {
   static auto real_exit = reinterpret_cast<void (*)(void*)>(find_real_symbol("pthread_exit"));
-  GreenThread* thread = current_green();
+  GreenThread* thread = current_green_thread();
   if (thread == nullptr || Coroutine::current() == nullptr) real_exit(result);
   thread->result = result;
   // Per green thread, not thread_local: destructors run by the unwind may park, and another

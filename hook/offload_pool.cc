@@ -101,6 +101,7 @@ void OffloadPool::run(void (*work)(void* context), void* context, const char* wh
 }
 
 void OffloadPool::worker_loop() {
+  t_cohook_thread = true;  // its condition variable is a real one (sched/native_sync.h)
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     work_available_.wait(lock, [&] { return queue_head_ != nullptr; });

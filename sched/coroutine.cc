@@ -21,6 +21,7 @@ std::atomic<std::uint64_t> g_next_id{1};
 
 constinit thread_local Coroutine* t_current_coroutine __attribute__((tls_model("initial-exec"))) = nullptr;
 constinit thread_local int t_native_sync_depth __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local bool t_cohook_thread __attribute__((tls_model("initial-exec"))) = false;
 
 const char* to_string(CoroutineState state) {
   switch (state) {

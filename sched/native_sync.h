@@ -7,6 +7,9 @@
 namespace cohook {
 
 extern constinit thread_local int t_native_sync_depth __attribute__((tls_model("initial-exec")));
+// True on threads cohook runs for itself (scheduler loops, offload workers): outside a coroutine,
+// their pthread calls are always the real ones.
+extern constinit thread_local bool t_cohook_thread __attribute__((tls_model("initial-exec")));
 
 class NativeSyncScope {
  public:

@@ -51,11 +51,28 @@ TEST_F(CorunTest, MutexHeldAcrossABlockingReadOnTwoSchedulerThreads) {
   EXPECT_NE(green.err.find("os Threads:\t2\n"), std::string::npos) << green.err;
 }
 
+// The program above binds pthread symbols at both of glibc's versions; its OS thread count and
+// its progress under corun show that both reached the emulation.
+TEST_F(CorunTest, TestProgramsBindPthreadAtBothGlibcVersions) {
+  Result symbols = run("objdump -T " + program("green_lock_across_read"));
+  if (symbols.status != 0) GTEST_SKIP() << "no objdump";
+  auto bound_at = [&](const std::string& version, const std::string& name) {
+    std::size_t at = symbols.out.find("(" + version + ") " + name + "\n");
+    return at != std::string::npos;
+  };
+  EXPECT_TRUE(bound_at("GLIBC_2.34", "pthread_create")) << symbols.out;
+  EXPECT_TRUE(bound_at("GLIBC_2.2.5", "pthread_mutex_lock")) << symbols.out;
+}
+
 TEST_F(CorunTest, ExitStatusAtexitAndStdioFlushAreUnchanged) {
   expect_same_as_native(program("green_exit") + " return", 3);
   expect_same_as_native(program("green_exit") + " exit", 5);
   expect_same_as_native(program("green_exit") + " _exit", 6);
   expect_same_as_native(program("green_exit") + " main-exit", 0);
+}
+
+TEST_F(CorunTest, ForkExecPopenAndAChildThatDoesNotExec) {
+  expect_same_as_native(program("green_fork"), 0);
 }
 
 TEST_F(CorunTest, RunsItsMainAsAGreenThreadOnTheRequestedThreads) {
