@@ -11,10 +11,15 @@ FLAVOUR ?= release
 BUILD_ROOT ?= build
 OUT := $(BUILD_ROOT)/$(FLAVOUR)
 
+# The target architecture: what the compiler targets, or the machine's own when there is no compiler
+# yet (on a fresh machine this file is parsed before `make deps` installs g++).
 ifeq ($(FLAVOUR),aarch64)
 CXX := aarch64-linux-gnu-g++
+CC := aarch64-linux-gnu-gcc
+ARCH := aarch64
+else
+ARCH := $(firstword $(shell $(CXX) -dumpmachine 2>/dev/null | cut -d- -f1) $(shell uname -m))
 endif
-ARCH := $(shell $(CXX) -dumpmachine | cut -d- -f1)
 ifeq ($(ARCH),x86_64)
 SWITCH_ASM := coctx/switch_x86_64_sysv_elf_gas.S
 else ifeq ($(ARCH),aarch64)
@@ -58,7 +63,7 @@ TEST_SUPPORT := $(patsubst %.cc,$(OUT)/app/%.o,$(wildcard test/support/*.cc))
 BENCH_SRCS := $(wildcard bench/*_bench.cc)
 BENCH_BINS := $(patsubst bench/%.cc,$(OUT)/bench/%,$(BENCH_SRCS))
 EXAMPLE_SRCS := $(wildcard examples/*.cc)
-EXAMPLE_BINS := $(patsubst examples/%.cc,$(BINDIR)/%,$(EXAMPLE_SRCS))
+EXAMPLE_BINS := $(patsubst examples/%.cc,$(BINDIR)/%,$(EXAMPLE_SRCS)) $(BINDIR)/echo_threads_plain
 TOOL_SRCS := $(wildcard tools/*.cc)
 TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS))
 
@@ -67,8 +72,10 @@ TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS))
 ABSL_LIBS = $(shell pkg-config --libs absl_flags_parse absl_str_format absl_time 2>/dev/null)
 GTEST_LIBS := -lgmock -lgtest -lgtest_main
 # Boost.Context is an optional benchmark baseline (jump_fcontext); benchmarks test __has_include.
-BOOST_CONTEXT_LIBS = $(if $(wildcard /usr/lib/*/libboost_context.so),-lboost_context)
-BENCH_LIBS := -lbenchmark $(BOOST_CONTEXT_LIBS)
+# Also resolved at link time, and with the shell: make caches directory listings, so $(wildcard)
+# could miss a library that `make deps` installed during this very run.
+BOOST_CONTEXT_LIBS = $(if $(shell ls /usr/lib/*/libboost_context.so 2>/dev/null),-lboost_context)
+BENCH_LIBS = -lbenchmark $(BOOST_CONTEXT_LIBS)
 
 # Objects are intermediates of chained pattern rules; keep them so rebuilds stay incremental.
 .SECONDARY:
@@ -81,7 +88,7 @@ help:
 	@echo "make test       build and run the GoogleTest suites (and the aarch64 cross build)"
 	@echo "make asan|tsan  run the suites under AddressSanitizer / ThreadSanitizer"
 	@echo "make memcheck   run the switching suites under valgrind memcheck"
-	@echo "make bench      run the microbenchmarks (Google Benchmark)"
+	@echo "make bench      run the microbenchmarks (Google Benchmark) and the corun benchmark"
 	@echo "make demo       run a bundled server under load, side by side with the alternatives"
 	@echo "make install PREFIX=/usr/local   headers, libraries, tools, cohook.pc"
 	@echo "make deps       install missing Debian packages (other targets call it)"
@@ -148,12 +155,15 @@ $(BINDIR)/%: $(OUT)/app/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $< $(WHOLE_STATIC_LIB) $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
 
-# The thread server built without cohook: the demo preloads libcohook.so into it (a program linked
-# with libcohook.a keeps its own hooks, and a preloaded copy would never be called).
-$(BINDIR)/echo_threads_plain: $(OUT)/app/examples/echo_threads.o
+# The legacy thread-per-connection server: plain C and pthreads, built without cohook, so that the
+# demo runs the very same binary natively and under corun (a program linked with libcohook.a would
+# keep its own hooks, and a preloaded copy would never be called).
+$(OUT)/app/examples/%.c.o: examples/%.c | deps
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) -pthread
-examples: $(BINDIR)/echo_threads_plain
+	$(CC) -std=c11 -g $(WARN) -pthread -MMD -MP $(CXXFLAGS_FLAVOUR) -c $< -o $@
+$(BINDIR)/echo_threads_plain: $(OUT)/app/examples/echo_threads_plain.c.o
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(LDFLAGS_FLAVOUR) -pthread
 
 $(BINDIR)/%: $(OUT)/app/tools/%.o
 	@mkdir -p $(dir $@)
@@ -206,9 +216,12 @@ $(OUT)/cross/switch_check: $(OUT)/app/test/cross/switch_check.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -static -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
 
+# The microbenchmarks, then the green-thread benchmark: the thread server under corun at 10,000
+# connections against the epoll server (scripts/bench-corun.sh).
 bench: deps
-	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) $(BENCH_BINS)
+	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) $(BENCH_BINS) examples tools
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
+	@scripts/bench-corun.sh
 
 demo: all
 	@scripts/demo.sh
