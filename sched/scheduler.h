@@ -50,6 +50,8 @@ class Scheduler {
   Coroutine* spawn(std::function<void()> fn, const SpawnOptions& options);
   // A new coroutine homed here that runs only when resume()d (libco's co_create). On this thread.
   Coroutine* create(std::function<void()> fn, const SpawnOptions& options, coctx::SharedStack* shared_stack = nullptr);
+  // The same for a body without std::function (libco's routines): no allocation but the object.
+  Coroutine* create(CoroutineBody body, const SpawnOptions& options, coctx::SharedStack* shared_stack = nullptr);
 
   // ---- for the running coroutine ----
   static std::uint64_t prepare_park();
@@ -104,6 +106,7 @@ class Scheduler {
   // pthread_atfork child handler: only the forking thread lives on; its scheduler keeps its
   // coroutines, with a poller of its own. Coroutines homed on other threads never run again.
   static void rebuild_after_fork();
+  Coroutine* adopt(Coroutine* coroutine);  // counts a new coroutine in (create's second half)
   void make_ready(Coroutine* coroutine);       // home thread
   void make_ready_remote(Coroutine* coroutine);  // any other thread
   void drain_remote();
