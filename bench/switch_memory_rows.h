@@ -196,9 +196,9 @@ inline std::string self_path() {
 // `rss_repetitions`: fresh child processes per memory figure.
 inline void print_rows(const MedianReporter& r, int rss_repetitions) {
   const std::string self = self_path();
-  const double fcontext = r.ns("BM_SummaryFcontextRoundTrip");
+  const double fcontext = r.cpu_ns("BM_SummaryFcontextRoundTrip");
   auto row = [&](const char* label, const char* name) {
-    double ns = r.ns(name);
+    double ns = r.cpu_ns(name);
     if (ns < 0) {
       std::printf("%-52s %14s\n", label, "(not run)");
       return;
@@ -217,7 +217,7 @@ inline void print_rows(const MedianReporter& r, int rss_repetitions) {
   else
     std::printf("%-52s %14s\n", "Boost.Context jump_fcontext", "(not built: no Boost.Context)");
   row("glibc swapcontext there and back", "BM_SummarySwapcontextRoundTrip");
-  double libco = r.ns("BM_SummaryLibcoRoundTrip");
+  double libco = r.cpu_ns("BM_SummaryLibcoRoundTrip");
   if (libco > 0 && fcontext > 0)
     std::printf("target, libco round trip <= 2x jump_fcontext's: %s (%.2fx)\n", libco <= 2 * fcontext ? "met" : "NOT met",
                 libco / fcontext);
