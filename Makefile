@@ -5,15 +5,21 @@
 #   aarch64 -> build/aarch64 (cross compiled with Debian's g++-aarch64-linux-gnu, run under qemu)
 
 PREFIX ?= /usr/local
+comma := ,
 FLAVOUR ?= release
 # Parallel work trees may set BUILD_ROOT to keep their objects apart.
 BUILD_ROOT ?= build
 OUT := $(BUILD_ROOT)/$(FLAVOUR)
 
+# The target architecture: what the compiler targets, or the machine's own when there is no compiler
+# yet (on a fresh machine this file is parsed before `make deps` installs g++).
 ifeq ($(FLAVOUR),aarch64)
 CXX := aarch64-linux-gnu-g++
+CC := aarch64-linux-gnu-gcc
+ARCH := aarch64
+else
+ARCH := $(firstword $(shell $(CXX) -dumpmachine 2>/dev/null | cut -d- -f1) $(shell uname -m))
 endif
-ARCH := $(shell $(CXX) -dumpmachine | cut -d- -f1)
 ifeq ($(ARCH),x86_64)
 SWITCH_ASM := coctx/switch_x86_64_sysv_elf_gas.S
 else ifeq ($(ARCH),aarch64)
@@ -38,7 +44,7 @@ LIB_CXXFLAGS := $(CXXFLAGS_COMMON) $(CXXFLAGS_FLAVOUR) -fvisibility=hidden -fvis
 APP_CXXFLAGS := $(CXXFLAGS_COMMON) $(CXXFLAGS_FLAVOUR)
 LIB_LDLIBS := -ldl -pthread
 
-LIB_SRCS := $(wildcard coctx/*.cc poller/*.cc sched/*.cc hook/*.cc compat/*.cc) $(SWITCH_ASM)
+LIB_SRCS := $(wildcard coctx/*.cc poller/*.cc sched/*.cc hook/*.cc green/*.cc compat/*.cc) $(SWITCH_ASM)
 LIB_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(LIB_SRCS))
 
 ifeq ($(FLAVOUR)$(BUILD_ROOT),releasebuild)
@@ -57,7 +63,7 @@ TEST_SUPPORT := $(patsubst %.cc,$(OUT)/app/%.o,$(wildcard test/support/*.cc))
 BENCH_SRCS := $(wildcard bench/*_bench.cc)
 BENCH_BINS := $(patsubst bench/%.cc,$(OUT)/bench/%,$(BENCH_SRCS))
 EXAMPLE_SRCS := $(wildcard examples/*.cc)
-EXAMPLE_BINS := $(patsubst examples/%.cc,$(BINDIR)/%,$(EXAMPLE_SRCS))
+EXAMPLE_BINS := $(patsubst examples/%.cc,$(BINDIR)/%,$(EXAMPLE_SRCS)) $(BINDIR)/echo_threads_plain
 TOOL_SRCS := $(wildcard tools/*.cc)
 TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS))
 
@@ -66,8 +72,10 @@ TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS))
 ABSL_LIBS = $(shell pkg-config --libs absl_flags_parse absl_str_format absl_time 2>/dev/null)
 GTEST_LIBS := -lgmock -lgtest -lgtest_main
 # Boost.Context is an optional benchmark baseline (jump_fcontext); benchmarks test __has_include.
-BOOST_CONTEXT_LIBS = $(if $(wildcard /usr/lib/*/libboost_context.so),-lboost_context)
-BENCH_LIBS := -lbenchmark $(BOOST_CONTEXT_LIBS)
+# Also resolved at link time, and with the shell: make caches directory listings, so $(wildcard)
+# could miss a library that `make deps` installed during this very run.
+BOOST_CONTEXT_LIBS = $(if $(shell ls /usr/lib/*/libboost_context.so 2>/dev/null),-lboost_context)
+BENCH_LIBS = -lbenchmark $(BOOST_CONTEXT_LIBS)
 
 # Objects are intermediates of chained pattern rules; keep them so rebuilds stay incremental.
 .SECONDARY:
@@ -80,7 +88,7 @@ help:
 	@echo "make test       build and run the GoogleTest suites (and the aarch64 cross build)"
 	@echo "make asan|tsan  run the suites under AddressSanitizer / ThreadSanitizer"
 	@echo "make memcheck   run the switching suites under valgrind memcheck"
-	@echo "make bench      run the microbenchmarks (Google Benchmark)"
+	@echo "make bench      run the microbenchmarks (Google Benchmark) and the corun benchmark"
 	@echo "make demo       run a bundled server under load, side by side with the alternatives"
 	@echo "make install PREFIX=/usr/local   headers, libraries, tools, cohook.pc"
 	@echo "make deps       install missing Debian packages (other targets call it)"
@@ -101,13 +109,22 @@ $(OUT)/obj/%.S.o: %.S | deps
 	@mkdir -p $(dir $@)
 	$(CXX) $(LIB_CXXFLAGS) -c $< -o $@
 
-$(STATIC_LIB): $(LIB_OBJS)
+# Green mode (green/) is for preloading unmodified programs (corun): only libcohook.so has it. In
+# the archive, its pthread definitions would replace the real ones in every program linked with
+# it, and under TSan/ASan they would also replace the sanitizer's interceptors.
+STATIC_LIB_OBJS := $(filter-out $(OUT)/obj/green/%,$(LIB_OBJS))
+$(STATIC_LIB): $(STATIC_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# cohook's own objects call the real pthread functions even though the library interposes them
+# for green threads (green/internal_calls.cc says why): each name here gets -Wl,--wrap.
+COHOOK_WRAPPED := pthread_create pthread_getattr_np pthread_getspecific pthread_setspecific pthread_mutex_lock \
+  pthread_mutex_unlock pthread_once pthread_self sched_yield
 $(SHARED_LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CXX) -shared -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) -Wl,-z,now -Wl,-z,relro
+	$(CXX) -shared -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) $(patsubst %,-Wl$(comma)--wrap=%,$(COHOOK_WRAPPED)) \
+	  -Wl,-z,now -Wl,-z,relro
 
 # Tests, benchmarks, examples and tools link the static library whole: an interposed symbol that
 # something earlier on the line already defines (libasan defines read, write, poll...) would
@@ -119,6 +136,9 @@ $(OUT)/app/%.o: %.cc | deps
 
 # libco programs include "co_routine.h" unchanged: give them the compat include path.
 $(OUT)/app/examples/libco_%.o: APP_CXXFLAGS += -Iinclude/cohook/compat
+
+# Built as Debian builds its packages: read, recv, poll... compile to the __*_chk entry points.
+$(OUT)/app/test/hook_fortify_test.o: APP_CXXFLAGS += -D_FORTIFY_SOURCE=2
 
 # Tests that drive third-party client libraries also link those libraries.
 $(OUT)/test/real_library_test: EXTRA_LIBS := -lcurl -lhiredis -lssl -lcrypto
@@ -135,12 +155,15 @@ $(BINDIR)/%: $(OUT)/app/examples/%.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $< $(WHOLE_STATIC_LIB) $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
 
-# The thread server built without cohook: the demo preloads libcohook.so into it (a program linked
-# with libcohook.a keeps its own hooks, and a preloaded copy would never be called).
-$(BINDIR)/echo_threads_plain: $(OUT)/app/examples/echo_threads.o
+# The legacy thread-per-connection server: plain C and pthreads, built without cohook, so that the
+# demo runs the very same binary natively and under corun (a program linked with libcohook.a would
+# keep its own hooks, and a preloaded copy would never be called).
+$(OUT)/app/examples/%.c.o: examples/%.c | deps
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) -pthread
-examples: $(BINDIR)/echo_threads_plain
+	$(CC) -std=c11 -g $(WARN) -pthread -MMD -MP $(CXXFLAGS_FLAVOUR) -c $< -o $@
+$(BINDIR)/echo_threads_plain: $(OUT)/app/examples/echo_threads_plain.c.o
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(LDFLAGS_FLAVOUR) -pthread
 
 $(BINDIR)/%: $(OUT)/app/tools/%.o
 	@mkdir -p $(dir $@)
@@ -159,8 +182,15 @@ $(OUT)/test/programs/%: $(OUT)/app/test/programs/%.o
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) -pthread
 
+# Legacy C programs (no cohook header) that tests run under bin/corun; always built without
+# sanitizers: they are run with the release libcohook.so preloaded, or natively.
+TEST_C_PROGRAMS := $(patsubst test/programs/%.c,$(OUT)/test/programs/%,$(wildcard test/programs/*.c))
+$(OUT)/test/programs/%: test/programs/%.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -o $@ $< -pthread
+
 .PHONY: build-tests
-build-tests: $(TEST_BINS) $(SHARED_LIB) $(EXAMPLE_BINS) $(TOOL_BINS) $(TEST_PROGRAMS)
+build-tests: $(TEST_BINS) $(SHARED_LIB) $(EXAMPLE_BINS) $(TOOL_BINS) $(TEST_PROGRAMS) $(TEST_C_PROGRAMS)
 
 # valgrind memcheck over the suites that switch, share stacks and park (death tests and the
 # 100k-coroutine test excluded: forking and 100k fibers under memcheck take minutes).
@@ -186,11 +216,14 @@ $(OUT)/cross/switch_check: $(OUT)/app/test/cross/switch_check.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -static -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
 
-# summary_bench runs last: its table of headline ratios is what the run ends with.
+# The microbenchmarks, summary_bench last (its table of headline ratios), then the green-thread
+# benchmark: the thread server under corun at 10,000 connections against the epoll server
+# (scripts/bench-corun.sh).
 bench: deps
-	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) $(BENCH_BINS)
+	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) $(BENCH_BINS) examples tools
 	@for b in $(filter-out %/summary_bench,$(BENCH_BINS)) $(filter %/summary_bench,$(BENCH_BINS)); do \
 	  echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
+	@scripts/bench-corun.sh
 
 demo: all
 	@scripts/demo.sh

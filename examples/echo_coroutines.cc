@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
       _exit(0);  // connection coroutines go with the process
     });
 
-    int listener = listen_on_loopback(port);
+    int listener = listen_on_loopback(port, 0, 0);
     if (listener < 0) {
       perror("echo_coroutines: listen on 127.0.0.1");
       fflush(nullptr);

@@ -1,7 +1,10 @@
 // A load generator for the echo servers, with its own epoll loop in one thread (it does not use
-// cohook). It opens --connections connections to 127.0.0.1:--port, at most --connect_batch
-// connecting at a time, then for --duration_ms each connection in turn sends --pipeline messages
-// of --message_size bytes, waits for all of them to come back, checks every byte, and repeats.
+// cohook). It opens --connections connections to 127.0.0.1:--port and sends one unmeasured
+// warm-up request on each, with at most --connect_batch connections between connecting and their
+// first echo (so that the server has accepted and served every connection before the clock
+// starts, and its accept queue never overflows). Then for --duration_ms each
+// connection in turn sends --pipeline messages of --message_size bytes, waits for all of them to
+// come back, checks every byte, and repeats. Latency is measured per request.
 //
 // Any mismatch, reset, early close, failed connection or unanswered request is an error.
 // Besides a readable summary on stderr it prints one line for scripts on stdout:
@@ -33,8 +36,8 @@ ABSL_FLAG(int, connections, 100, "concurrent connections (1 to 20000)");
 ABSL_FLAG(int, duration_ms, 3000, "how long to send requests (100 to 60000)");
 ABSL_FLAG(int, message_size, 64, "bytes per message (1 to 65536)");
 ABSL_FLAG(int, pipeline, 1, "messages sent together before waiting for their echo (1 to 64)");
-ABSL_FLAG(int, connect_batch, 128, "connections being set up at any one time (1 to 4096)");
-ABSL_FLAG(int, connect_timeout_ms, 10000, "time allowed to set up every connection");
+ABSL_FLAG(int, connect_batch, 128, "connections being set up (connected and warmed up) at any one time (1 to 4096)");
+ABSL_FLAG(int, connect_timeout_ms, 20000, "time allowed to set up (connect and warm up) every connection");
 ABSL_FLAG(int, drain_ms, 5000, "after the run, time allowed for answers still in flight");
 
 namespace {
@@ -78,40 +81,45 @@ class LoadGenerator {
 
   bool ok() const { return epoll_fd_ >= 0; }
 
-  // Phase 1: set up every connection, at most `batch` in progress at once.
+  // Phase 1: set up every connection and warm it up with one unmeasured request, with at most
+  // `batch` connections between starting to connect and getting that first echo back.
+  //
+  // The kernel completes a handshake before the server accepts, so "connected" says nothing about
+  // the server: counting a connection as set up only once it has been echoed keeps the number the
+  // server has not accepted yet below `batch`. Without that, a server that accepts slower than the
+  // kernel completes handshakes overflows its accept queue (net.core.somaxconn, often 4096): the
+  // kernel then drops the handshake's last ACK, the client believes it is connected, and the
+  // server sees the connection only after seconds of SYN-ACK retransmission backoff. It also
+  // means every server has accepted and served every connection before the clock starts.
   void connect_all(int batch, int64_t deadline_ns) {
+    recording_ = false;
+    end_ns_ = 0;  // each connection sends its one warm-up request and nothing after it
     size_t next = 0;
-    int in_progress = 0;
     std::vector<epoll_event> events(1024);
     for (;;) {
-      while (in_progress < batch && next < connections_.size()) {
-        if (start_connect(next++)) ++in_progress;
-      }
-      if (in_progress == 0 && next == connections_.size()) break;
+      while (connecting_ + in_flight_ < batch && next < connections_.size()) start_connect(next++);
+      if (connecting_ + in_flight_ == 0 && next == connections_.size()) break;
       int64_t now = now_ns();
       if (now >= deadline_ns) break;
       int timeout_ms = static_cast<int>(std::min<int64_t>((deadline_ns - now) / 1000000 + 1, 100));
       int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
       for (int i = 0; i < n; ++i) {
-        Connection& c = connections_[events[i].data.u32];
-        if (c.state != State::kConnecting) continue;
-        --in_progress;
-        int error = 0;
-        socklen_t length = sizeof error;
-        if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
-        if (error != 0) {
-          fail(c, errors_.connect, error, "connect");
-        } else {
-          c.state = State::kDone;  // connected, idle until the run starts
-          ++established_;
-          watch(events[i].data.u32, EPOLLIN, EPOLL_CTL_MOD);
+        uint32_t index = events[i].data.u32;
+        Connection& c = connections_[index];
+        if (c.state == State::kConnecting) {
+          finish_connect(index);
+        } else if (c.state == State::kWaiting) {
+          if (events[i].events & EPOLLOUT) write_more(index);
+          if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_more(index);
         }
       }
     }
     for (Connection& c : connections_) {
       if (c.state == State::kConnecting) fail(c, errors_.connect_timeout, ETIMEDOUT, "connect");
+      if (c.state == State::kWaiting) fail(c, errors_.timeout, ETIMEDOUT, "warm-up answer");
       if (c.state == State::kUnused) ++errors_.connect_timeout;  // never even started
     }
+    recording_ = true;
   }
 
   // Phase 2: request, wait for the echo, check it, repeat, until end_ns; then let what is in
@@ -120,28 +128,7 @@ class LoadGenerator {
     start_ns_ = now_ns();
     end_ns_ = end_ns;
     latencies_ns_.reserve(1 << 20);
-    for (size_t i = 0; i < connections_.size(); ++i) {
-      if (connections_[i].state == State::kDone) send_request(i);
-    }
-    std::vector<epoll_event> events(1024);
-    for (;;) {
-      int64_t now = now_ns();
-      if (now >= end_ns && in_flight_ == 0) break;
-      if (now >= drain_end_ns) break;
-      int64_t until = now < end_ns ? end_ns : drain_end_ns;
-      int timeout_ms = static_cast<int>(std::min<int64_t>((until - now) / 1000000 + 1, 100));
-      int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
-      for (int i = 0; i < n; ++i) {
-        uint32_t index = events[i].data.u32;
-        Connection& c = connections_[index];
-        if (c.state != State::kWaiting && c.state != State::kDone) continue;
-        if (events[i].events & EPOLLOUT) write_more(index);
-        if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_more(index);
-      }
-    }
-    for (Connection& c : connections_) {
-      if (c.state == State::kWaiting) fail(c, errors_.timeout, ETIMEDOUT, "answer");
-    }
+    exchange(drain_end_ns);
     for (Connection& c : connections_) {
       if (c.fd >= 0) close(c.fd);
       c.fd = -1;
@@ -178,12 +165,40 @@ class LoadGenerator {
   }
 
  private:
-  bool start_connect(size_t index) {
+  // Sends a batch on every idle connection, then answers echoes with new batches until end_ns_,
+  // then waits for those still in flight until drain_end_ns (what has not come back by then is
+  // an error).
+  void exchange(int64_t drain_end_ns) {
+    for (size_t i = 0; i < connections_.size(); ++i) {
+      if (connections_[i].state == State::kDone) send_request(i);
+    }
+    std::vector<epoll_event> events(1024);
+    for (;;) {
+      int64_t now = now_ns();
+      if (now >= end_ns_ && in_flight_ == 0) break;
+      if (now >= drain_end_ns) break;
+      int64_t until = now < end_ns_ ? end_ns_ : drain_end_ns;
+      int timeout_ms = static_cast<int>(std::min<int64_t>((until - now) / 1000000 + 1, 100));
+      int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
+      for (int i = 0; i < n; ++i) {
+        uint32_t index = events[i].data.u32;
+        Connection& c = connections_[index];
+        if (c.state != State::kWaiting && c.state != State::kDone) continue;
+        if (events[i].events & EPOLLOUT) write_more(index);
+        if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_more(index);
+      }
+    }
+    for (Connection& c : connections_) {
+      if (c.state == State::kWaiting) fail(c, errors_.timeout, ETIMEDOUT, "answer");
+    }
+  }
+
+  void start_connect(size_t index) {
     Connection& c = connections_[index];
     c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) {
       fail(c, errors_.connect, errno, "socket");
-      return false;
+      return;
     }
     int one = 1;
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -193,18 +208,34 @@ class LoadGenerator {
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // only ever the local machine
     int r = connect(c.fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
     if (r == 0) {
-      c.state = State::kDone;
       ++established_;
-      watch(index, EPOLLIN, EPOLL_CTL_ADD);
-      return false;
+      watch(static_cast<uint32_t>(index), EPOLLIN, EPOLL_CTL_ADD);
+      send_request(index);  // the warm-up request
+      return;
     }
     if (errno != EINPROGRESS) {
       fail(c, errors_.connect, errno, "connect");
-      return false;
+      return;
     }
     c.state = State::kConnecting;
-    watch(index, EPOLLOUT, EPOLL_CTL_ADD);
-    return true;
+    ++connecting_;
+    watch(static_cast<uint32_t>(index), EPOLLOUT, EPOLL_CTL_ADD);
+  }
+
+  // A non-blocking connect has finished, one way or the other.
+  void finish_connect(uint32_t index) {
+    Connection& c = connections_[index];
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+    if (error != 0) {
+      fail(c, errors_.connect, error, "connect");
+      return;
+    }
+    --connecting_;
+    ++established_;
+    watch(index, EPOLLIN, EPOLL_CTL_MOD);
+    send_request(index);  // the warm-up request
   }
 
   void watch(uint32_t index, uint32_t events, int op) {
@@ -288,6 +319,7 @@ class LoadGenerator {
     size_t before = c.received / message;
     c.received += got;
     for (size_t m = before; m < c.received / message; ++m) {
+      if (!recording_) break;
       int64_t latency = now - c.sent_at_ns;
       latencies_ns_.push_back(static_cast<uint32_t>(std::min<int64_t>(latency, UINT32_MAX)));
       if (now <= end_ns_) ++completed_in_window_;
@@ -307,6 +339,7 @@ class LoadGenerator {
                                                                            : "echo differs from what was sent"));
     }
     if (c.state == State::kWaiting) --in_flight_;
+    if (c.state == State::kConnecting) --connecting_;
     if (c.fd >= 0) close(c.fd);  // also leaves the epoll set
     c.fd = -1;
     c.state = State::kFailed;
@@ -321,10 +354,12 @@ class LoadGenerator {
   std::vector<uint32_t> latencies_ns_;
   Errors errors_;
   int established_ = 0;
-  long in_flight_ = 0;
+  long in_flight_ = 0;   // connections waiting for an echo
+  int connecting_ = 0;   // connections whose handshake has not finished
   long completed_in_window_ = 0;
   int64_t start_ns_ = 0;
   int64_t end_ns_ = 0;
+  bool recording_ = true;  // false while warming up
 };
 
 bool in_range(const char* name, int value, int low, int high) {
@@ -375,6 +410,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   load.connect_all(batch, now_ns() + int64_t{connect_timeout_ms} * 1000000);
+  // Scripts that watch the server (scripts/lib/echo-runs.sh) read its CPU time from here on.
+  fprintf(stderr, "loadgen: warmed up, measuring for %d ms\n", duration_ms);
   int64_t start = now_ns();
   int64_t end = start + int64_t{duration_ms} * 1000000;
   load.run(end, end + int64_t{drain_ms} * 1000000);

@@ -9,6 +9,7 @@
 #include <typeinfo>
 
 #include "sched/baton.h"
+#include "sched/native_sync.h"
 #include "sched/scheduler.h"
 #include "sched/stack_overflow.h"
 #include "sched/wait_list.h"
@@ -41,6 +42,8 @@ char* copy_name(const std::string& name) {
 
 constinit thread_local Coroutine* t_current_coroutine __attribute__((tls_model("initial-exec"))) = nullptr;
 constinit thread_local int* t_errno_location __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local int t_native_sync_depth __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local bool t_cohook_thread __attribute__((tls_model("initial-exec"))) = false;
 
 const char* to_string(CoroutineState state) {
   switch (state) {
