@@ -225,11 +225,13 @@ $(OUT)/cross/switch_check: $(OUT)/app/test/cross/switch_check.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -static -o $@ $< $(STATIC_LIB) $(LIB_LDLIBS)
 
-# The microbenchmarks, then the green-thread benchmark: the thread server under corun at 10,000
-# connections against the epoll server (scripts/bench-corun.sh).
+# The microbenchmarks, summary_bench last (its table of headline ratios), then the green-thread
+# benchmark: the thread server under corun at 10,000 connections against the epoll server
+# (scripts/bench-corun.sh).
 bench: deps
 	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) $(BENCH_BINS) examples tools
-	@for b in $(BENCH_BINS); do echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
+	@for b in $(filter-out %/summary_bench,$(BENCH_BINS)) $(filter %/summary_bench,$(BENCH_BINS)); do \
+	  echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
 	@scripts/bench-corun.sh
 
 demo: all

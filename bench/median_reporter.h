@@ -27,12 +27,15 @@ class MedianReporter : public benchmark::ConsoleReporter {
       if (run.error_occurred) continue;
       Entry& e = entries_[run.run_name.str()];
       double ns = run.GetAdjustedRealTime() * to_ns(run.time_unit);
+      double cpu_ns = run.GetAdjustedCPUTime() * to_ns(run.time_unit);
       if (run.run_type == Run::RT_Aggregate) {
         if (run.aggregate_name != "median") continue;  // mean, stddev, cv: not used
         e.median_ns = ns;
+        e.median_cpu_ns = cpu_ns;
         for (const auto& [name, counter] : run.counters) e.median_counters[name] = counter.value;
       } else {
         e.run_ns.push_back(ns);
+        e.run_cpu_ns.push_back(cpu_ns);
         for (const auto& [name, counter] : run.counters) e.run_counters[name].push_back(counter.value);
       }
     }
@@ -43,6 +46,13 @@ class MedianReporter : public benchmark::ConsoleReporter {
     const Entry* e = find(benchmark);
     if (e == nullptr) return -1;
     return e->median_ns >= 0 ? e->median_ns : median(e->run_ns);
+  }
+
+  // The same in CPU time (what a busy shared machine distorts least for single-thread work).
+  double cpu_ns(const std::string& benchmark) const {
+    const Entry* e = find(benchmark);
+    if (e == nullptr) return -1;
+    return e->median_cpu_ns >= 0 ? e->median_cpu_ns : median(e->run_cpu_ns);
   }
 
   // Median value of one of `benchmark`'s counters, as the console shows it (a rate counter is
@@ -59,9 +69,11 @@ class MedianReporter : public benchmark::ConsoleReporter {
   struct Entry {
     // From the "median" aggregate; negative / empty when there was none.
     double median_ns = -1;
+    double median_cpu_ns = -1;
     std::map<std::string, double> median_counters;
     // Each run (repetition) otherwise, reduced to a median when asked.
     std::vector<double> run_ns;
+    std::vector<double> run_cpu_ns;
     std::map<std::string, std::vector<double>> run_counters;
   };
 

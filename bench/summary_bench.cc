@@ -1,21 +1,24 @@
-// The figures the README's "Measured" table quotes as ratios, from one run, ending in one
-// summary table (bench/summary_table.h):
-//   BM_Pipeline/<placement>/<capacity>  a producer sends kItems ints through a Channel to a
-//       consumer: on two threads of a Runtime(2) (cross: each end pinned to its own thread),
-//       started with go() in a Runtime(2) (placed: where the placement policy puts them), and
-//       in a Runtime(1) (same thread, for scale). Reported per item.
-// Other benchmarks that belong in the same table add their rows in print_summary().
+// The one summary table of `make bench`: the headline ratios, all measured in this one run, as
+// medians of several repetitions (5 unless --benchmark_repetitions says otherwise).
+//   BM_Pipeline/<placement>/<capacity>  a producer sends ints through a Channel to a consumer:
+//       on two threads of a Runtime(2) (cross: each end pinned to its own thread), started with
+//       go() in a Runtime(2) (placed: where the placement policy puts them), and in a Runtime(1)
+//       (same thread, for scale). Reported per item.
+//   bench/switch_memory_rows.h   libco / Fiber / jump_fcontext / swapcontext round trips, and
+//       RSS per parked coroutine (million shared-stack, 100k private)
 //
-//   make bench   (runs every bench binary; this one prints the summary table last)
-//   build/release/bench/summary_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   build/release/bench/summary_bench [--rss_repetitions=3] [Google Benchmark flags]
 
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "bench/median_reporter.h"
 #include "bench/summary_table.h"
+#include "bench/switch_memory_rows.h"
 #include "cohook/cohook.hpp"
 #include "sched/runtime_state.h"
 #include "sched/scheduler.h"
@@ -93,11 +96,27 @@ void print_summary(const MedianReporter& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  MedianReporter reporter;
+  int rss_repetitions = cohook::bench::switch_memory::parse_args(argc, argv);
+  // Medians need repetitions: default to 5, reported as aggregates, unless the caller chose.
+  std::vector<char*> args(argv, argv + argc);
+  bool has_repetitions = false;
+  for (int i = 1; i < argc; ++i)
+    if (std::strncmp(argv[i], "--benchmark_repetitions", 23) == 0) has_repetitions = true;
+  static char repetitions[] = "--benchmark_repetitions=5";
+  static char aggregates[] = "--benchmark_report_aggregates_only=true";
+  if (!has_repetitions) {
+    args.push_back(repetitions);
+    args.push_back(aggregates);
+  }
+  int n = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  benchmark::Initialize(&n, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+  cohook::bench::MedianReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
+
   print_summary(reporter);
+  cohook::bench::switch_memory::print_rows(reporter, rss_repetitions);
   benchmark::Shutdown();
   return 0;
 }

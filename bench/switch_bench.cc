@@ -29,6 +29,7 @@
 #include "coctx/context.h"
 #include "coctx/fiber.h"
 #include "coctx/stack.h"
+#include "cohook/compat/co_routine.h"
 
 #if __has_include(<boost/context/detail/fcontext.hpp>)
 #include <boost/context/detail/fcontext.hpp>
@@ -315,7 +316,7 @@ void print_summary(const MedianReporter& r) {
 // Benchmark and exits, for valgrind --tool=callgrind: the difference between the totals for N
 // and for 0 round trips, divided by N, is the instructions per round trip (callgrind's inclusive
 // per-function costs are unreliable across stack switches, its totals are not). VARIANT is
-// fiber, raw, swapcontext or fcontext.
+// fiber, raw, libco (co_resume + co_yield_ct), swapcontext or fcontext.
 
 __attribute__((noinline)) void round_trips_fiber(long n) {
   FiberEcho<> echo(kStackSize);
@@ -368,6 +369,20 @@ __attribute__((noinline)) void round_trips_fcontext(long n) {
 }
 #endif
 
+void* libco_echo(void*) {
+  for (;;) co_yield_ct();
+  return nullptr;
+}
+
+// The libco API's round trip: co_resume into a coroutine that co_yield_ct()s straight back.
+__attribute__((noinline)) void round_trips_libco(long n) {
+  stCoRoutine_t* co = nullptr;
+  co_create(&co, nullptr, &libco_echo, nullptr);
+  co_resume(co);
+  for (long i = 0; i < n; ++i) co_resume(co);
+  co_release(co);
+}
+
 // Returns the exit status, or -1 if the flag is absent.
 int round_trips_only(int argc, char** argv) {
   const std::string flag = "--round_trips_only=";
@@ -380,12 +395,13 @@ int round_trips_only(int argc, char** argv) {
     long n = colon == std::string::npos ? 1000000 : std::strtol(spec.c_str() + colon + 1, nullptr, 10);
     if (variant == "fiber") round_trips_fiber(n);
     else if (variant == "raw") round_trips_raw(n);
+    else if (variant == "libco") round_trips_libco(n);
     else if (variant == "swapcontext") round_trips_swapcontext(n);
 #if COHOOK_BENCH_HAVE_FCONTEXT
     else if (variant == "fcontext") round_trips_fcontext(n);
 #endif
     else {
-      std::fprintf(stderr, "switch_bench: unknown variant '%s' (fiber, raw, swapcontext%s)\n", variant.c_str(),
+      std::fprintf(stderr, "switch_bench: unknown variant '%s' (fiber, raw, libco, swapcontext%s)\n", variant.c_str(),
                    COHOOK_BENCH_HAVE_FCONTEXT ? ", fcontext" : "");
       return 2;
     }

@@ -13,10 +13,6 @@
 namespace cohook::coctx {
 namespace {
 
-// initial-exec: read on every switch; the general-dynamic model would cost a __tls_get_addr
-// call in the shared library.
-__attribute__((tls_model("initial-exec"))) thread_local Fiber* t_running = nullptr;
-
 // Copies a stack image. Under ASan the bytes include other frames' redzones, which are poisoned
 // by design; a plain memcpy would be checked against them, so copy word by word, unchecked.
 COHOOK_NO_SANITIZE_ADDRESS void copy_stack_bytes(char* to, const char* from, std::size_t n) {
@@ -40,6 +36,8 @@ struct CopyRequest {
 
 }  // namespace
 
+constinit thread_local Fiber* t_running_fiber __attribute__((tls_model("initial-exec"))) = nullptr;
+
 // The copier runs on a small private stack so that it can overwrite a shared stack that the
 // fiber asking for the switch was running on a moment before.
 struct Copier {
@@ -61,9 +59,9 @@ Fiber& Fiber::thread_fiber() {
   return fiber;
 }
 
-Fiber& Fiber::running() {
-  if (t_running == nullptr) t_running = &thread_fiber();
-  return *t_running;
+Fiber& Fiber::first_running() {
+  if (t_running_fiber == nullptr) t_running_fiber = &thread_fiber();
+  return *t_running_fiber;
 }
 
 Fiber::Fiber(ThreadTag) {
@@ -94,9 +92,8 @@ Fiber::Fiber(SharedStack& shared, EntryFn entry, void* data)
   // fiber's image; it holds no pointers into itself, so it can be placed at the stack's top later.
   alignas(16) char scratch[256];
   Context c = make_context(scratch, sizeof scratch, &Fiber::start, this);
-  image_size_ = static_cast<std::size_t>(scratch + sizeof scratch - static_cast<char*>(c.sp));
-  image_capacity_ = (image_size_ + 63) & ~std::size_t{63};  // grown on demand by save_image
-  image_ = static_cast<char*>(std::malloc(image_capacity_));
+  image_size_ = static_cast<std::uint32_t>(scratch + sizeof scratch - static_cast<char*>(c.sp));
+  image_ = static_cast<char*>(std::malloc(image_size_));
   if (image_ == nullptr) std::abort();
   std::memcpy(image_, c.sp, image_size_);
   ctx_.sp = shared.span().high() - image_size_;
@@ -122,30 +119,6 @@ void Fiber::start(void* fiber, void* transfer) {
 #endif
   self->entry_(self->entry_data_, transfer);
   std::abort();  // unreachable: entry functions leave through exit_to
-}
-
-void* Fiber::jump(Fiber& next, void* transfer, bool exiting) {
-  t_running = &next;
-#if COHOOK_ASAN
-  __sanitizer_start_switch_fiber(exiting ? nullptr : &asan_fake_stack_, next.stack_.low, next.stack_.size);
-#else
-  (void)exiting;
-#endif
-#if COHOOK_TSAN
-  __tsan_switch_to_fiber(next.tsan_fiber_, 0);
-#endif
-  void* result = cohook_switch_context(&ctx_.sp, next.ctx_.sp, transfer);
-#if COHOOK_ASAN
-  __sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
-#endif
-  return result;
-}
-
-void* Fiber::switch_to(Fiber& next, void* transfer) {
-  // The common case stays a few instructions; copying shared stacks is kept out of line.
-  if (__builtin_expect(next.shared_ != nullptr, 0) && next.shared_->occupant_ != &next)
-    return switch_to_shared_slow(next, transfer);
-  return jump(next, transfer, false);
 }
 
 void* Fiber::switch_to_shared_slow(Fiber& next, void* transfer) {
@@ -185,16 +158,17 @@ void Fiber::copier_loop(void*, void* transfer) {
 }
 
 void Fiber::save_image() {
+  // Exactly the live frames, no slack: with a million parked sharers, slack is most of the heap.
+  // The buffer is kept while this fiber occupies the stack (the next save usually needs the same
+  // size, so it costs no malloc) and freed with the fiber.
   std::size_t size = static_cast<std::size_t>(shared_->span_.high() - static_cast<char*>(ctx_.sp));
-  if (size > image_capacity_) {
-    std::size_t capacity = image_capacity_ * 2 > size ? image_capacity_ * 2 : size;
-    char* grown = static_cast<char*>(std::realloc(image_, capacity));
-    if (grown == nullptr) std::abort();
-    image_ = grown;
-    image_capacity_ = capacity;
+  if (size != image_size_ || image_ == nullptr) {
+    char* resized = static_cast<char*>(std::realloc(image_, size));
+    if (resized == nullptr) std::abort();
+    image_ = resized;
   }
   copy_stack_bytes(image_, static_cast<const char*>(ctx_.sp), size);
-  image_size_ = size;
+  image_size_ = static_cast<std::uint32_t>(size);
 }
 
 void Fiber::restore_image() {

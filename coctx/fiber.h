@@ -5,13 +5,20 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "coctx/context.h"
+#include "coctx/sanitizers.h"
 #include "coctx/stack.h"
 
 namespace cohook::coctx {
 
 class Fiber;
+
+// The fiber running on this thread (nullptr until Fiber::running() is first asked). initial-exec:
+// read on every switch; the general-dynamic model would cost a __tls_get_addr call in the shared
+// library. Declared here so that the switch can be inlined into its callers.
+extern constinit thread_local Fiber* t_running_fiber __attribute__((tls_model("initial-exec")));
 
 // One stack shared by many fibers; only one (the occupant) has its frames on it at a time.
 // Hazard, inherent in the scheme: a pointer into a suspended fiber's stack is dangling until
@@ -38,7 +45,10 @@ class SharedStack {
 class Fiber {
  public:
   // The fiber running on the calling thread: its own original stack until it switches.
-  static Fiber& running();
+  static Fiber& running() {
+    Fiber* f = t_running_fiber;
+    return __builtin_expect(f != nullptr, 1) ? *f : first_running();
+  }
   // The calling thread's original stack, as a fiber.
   static Fiber& thread_fiber();
 
@@ -52,7 +62,13 @@ class Fiber {
 
   // Suspends this fiber, which must be the running one, and resumes `next`. Returns the
   // transfer value of the switch that resumes this fiber later.
-  void* switch_to(Fiber& next, void* transfer = nullptr);
+  // Inline: a switch between two private stacks is the assembly call and a TLS store (plus the
+  // sanitizer hooks in the builds that have them).
+  void* switch_to(Fiber& next, void* transfer = nullptr) {
+    if (__builtin_expect(next.shared_ != nullptr, 0) && next.shared_->occupant_ != &next)
+      return switch_to_shared_slow(next, transfer);
+    return jump(next, transfer, false);
+  }
   // The last switch out of a fiber that will never run again (lets ASan drop its fake stack).
   [[noreturn]] void exit_to(Fiber& next, void* transfer = nullptr);
 
@@ -60,7 +76,8 @@ class Fiber {
   // Where a suspended fiber's stack pointer stopped (for stack dumps).
   void* saved_sp() const { return ctx_.sp; }
   bool on_shared_stack() const { return shared_ != nullptr; }
-  // Bytes of this fiber's frames held in its heap copy (shared stacks only).
+  // Bytes of this fiber's frames held in its heap copy (shared stacks only). The copy is sized
+  // exactly (no slack) and freed as soon as the frames are back on the shared stack.
   std::size_t saved_image_size() const { return image_size_; }
 
  private:
@@ -68,7 +85,23 @@ class Fiber {
   friend struct Copier;
   struct ThreadTag {};
   explicit Fiber(ThreadTag);
-  void* jump(Fiber& next, void* transfer, bool exiting);
+  static Fiber& first_running();
+  void* jump(Fiber& next, void* transfer, bool exiting) {
+    t_running_fiber = &next;
+#if COHOOK_ASAN
+    __sanitizer_start_switch_fiber(exiting ? nullptr : &asan_fake_stack_, next.stack_.low, next.stack_.size);
+#else
+    (void)exiting;
+#endif
+#if COHOOK_TSAN
+    __tsan_switch_to_fiber(next.tsan_fiber_, 0);
+#endif
+    void* result = cohook_switch_context(&ctx_.sp, next.ctx_.sp, transfer);
+#if COHOOK_ASAN
+    __sanitizer_finish_switch_fiber(asan_fake_stack_, nullptr, nullptr);
+#endif
+    return result;
+  }
   __attribute__((noinline)) void* switch_to_shared_slow(Fiber& next, void* transfer);
   void* switch_via_copier(Fiber& next, void* transfer, bool exiting);
   void save_image();
@@ -76,18 +109,23 @@ class Fiber {
   static void copier_loop(void* data, void* transfer);
   static void start(void* fiber, void* transfer);
 
+  // Laid out small: a million parked coroutines each hold one. The sanitizer fields exist only in
+  // the builds that use them.
   Context ctx_;
   StackSpan stack_;
   EntryFn entry_ = nullptr;
   void* entry_data_ = nullptr;
   SharedStack* shared_ = nullptr;
   char* image_ = nullptr;  // heap copy of the frames, while not the occupant
-  std::size_t image_size_ = 0;
-  std::size_t image_capacity_ = 0;
-  void* asan_fake_stack_ = nullptr;
-  void* tsan_fiber_ = nullptr;
+  std::uint32_t image_size_ = 0;
   unsigned valgrind_id_ = 0;
+#if COHOOK_ASAN
+  void* asan_fake_stack_ = nullptr;
+#endif
+#if COHOOK_TSAN
+  void* tsan_fiber_ = nullptr;
   bool owns_tsan_fiber_ = false;
+#endif
 };
 
 }  // namespace cohook::coctx

@@ -3,8 +3,9 @@
 // Mapping budget: the kernel caps a process at vm.max_map_count mappings (65530 by default) and a
 // guarded stack costs two (the guard and the stack cannot merge with neighbours). StackPool hands
 // out guarded stacks while fewer than guarded_stack_limit() exist, and past that plain stacks,
-// which merge with adjacent ones into few mappings; their lowest words hold a canary that the
-// scheduler checks at every switch-out, so an overflow is still reported, only later.
+// which merge with adjacent ones into few mappings; their lowest words hold a canary (zeros, never
+// written, so it costs no resident page) that the scheduler checks at every switch-out, so an
+// overflow is still reported, only later.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +17,8 @@ namespace cohook::coctx {
 inline constexpr std::size_t kDefaultStackSize = 128 * 1024;
 inline constexpr std::size_t kMinStackSize = 16 * 1024;
 
+std::size_t page_size();
+
 struct StackSpan {
   char* low = nullptr;     // lowest usable byte (just above the guard page, if any)
   std::size_t size = 0;    // usable bytes
@@ -26,10 +29,13 @@ struct StackSpan {
   // True when `addr` falls in this stack's guard page.
   bool guard_contains(const void* addr) const;
   // False when something wrote over the canary of an unguarded stack (always true if guarded).
+  // A system call (mincore) for unguarded stacks: not for every switch.
   bool canary_intact() const;
+  // True when `sp` is in the lowest page, where an overflow is imminent or has happened: the
+  // moment to look at the canary (that page is resident anyway). Free to ask at every switch.
+  bool near_low_end(const void* sp) const { return static_cast<const char*>(sp) < low + page_size(); }
 };
 
-std::size_t page_size();
 // Rounds a requested size up to whole pages, at least kMinStackSize.
 std::size_t round_stack_size(std::size_t requested);
 // How many guarded stacks the process may hold, from vm.max_map_count (half, less a reserve

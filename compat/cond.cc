@@ -50,11 +50,6 @@ void wake(stCoCond_t* cond, std::size_t count) {
   }
 }
 
-void on_timeout(Timer* timer) {
-  auto* waiter = static_cast<CondWaiter*>(timer->context);
-  Scheduler::unpark(waiter->coroutine, waiter->ticket, WakeReason::kTimeout);
-}
-
 }  // namespace
 }  // namespace cohook::libco
 
@@ -92,17 +87,11 @@ int co_cond_timedwait(stCoCond_t* cond, int timeout_ms) {
     std::lock_guard<cohook::detail::SpinLock> guard(cond->lock);
     cohook::libco::push_back(cond, waiter);
   }
-  // libco: a timeout of 0 or less means no timeout. The timer is ours, in the waiter record, and
-  // not park_until's: that one sits in the parked frame, which a shared stack copies away.
-  cohook::TimerHeap& timers = waiter->coroutine->home()->timers();
-  if (timeout_ms > 0) {
-    waiter->timeout.deadline = cohook::deadline_after(std::chrono::milliseconds(timeout_ms));
-    waiter->timeout.fire = &cohook::libco::on_timeout;
-    waiter->timeout.context = waiter;
-    timers.add(&waiter->timeout);
-  }
-  cohook::Scheduler::park_until(waiter->ticket, cohook::kNoDeadline, "co_cond");
-  if (waiter->timeout.queued()) timers.cancel(&waiter->timeout);
+  // libco: a timeout of 0 or less means no timeout. park_until's timer is the coroutine's own
+  // (never in the parked frame, which a shared stack copies away).
+  cohook::TimePoint deadline =
+      timeout_ms > 0 ? cohook::deadline_after(std::chrono::milliseconds(timeout_ms)) : cohook::kNoDeadline;
+  cohook::Scheduler::park_until(waiter->ticket, deadline, "co_cond");
   // Timed out (or woken by co_cond_free): still queued, unless a signaller has just popped us.
   if (stCoCond_t* owner = waiter->owner) {
     std::lock_guard<cohook::detail::SpinLock> guard(owner->lock);

@@ -67,11 +67,12 @@ char** coroutine_slot(const char* name) {
                                 [](const std::string& a, const char* b) { return std::strcmp(a.c_str(), b) < 0; });
   if (found == list->names.end() || *found != name) return nullptr;
   stCoRoutine_t* self = current_coroutine_routine();
-  if (self->env == nullptr) {
-    self->env = new EnvValues;
-    self->env->values.assign(list->names.size(), nullptr);
+  EnvValues*& env = self->more().env;
+  if (env == nullptr) {
+    env = new EnvValues;
+    env->values.assign(list->names.size(), nullptr);
   }
-  return &self->env->values[static_cast<std::size_t>(found - list->names.begin())];
+  return &env->values[static_cast<std::size_t>(found - list->names.begin())];
 }
 
 std::atomic<void*> g_libc_getenv{nullptr};

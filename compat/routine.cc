@@ -35,10 +35,15 @@ void run_routine(stCoRoutine_t* done) {
   }
 }
 
+void routine_body(void* data, BodyOp op) {
+  if (op == BodyOp::kRun) run_routine(static_cast<stCoRoutine_t*>(data));
+}
+
 void start_run(stCoRoutine_t* routine) {
   SpawnOptions options;
   options.stack_size = routine->stack_size;
-  Coroutine* run = Scheduler::this_thread().create([routine] { run_routine(routine); }, options, routine->shared_stack);
+  Coroutine* run =
+      Scheduler::this_thread().create(CoroutineBody{&routine_body, routine}, options, routine->shared_stack);
   run->set_hooks_enabled(false);  // libco: hooks stay off until the routine asks for them
   run->set_user_data(routine);
   routine->release_at_end = false;
@@ -91,9 +96,11 @@ stCoRoutine_t* current_routine() {
 using cohook::libco::current_routine;
 
 stCoRoutine_t::~stCoRoutine_t() {
-  for (cohook::libco::Specific& specific : specifics)
+  if (extras == nullptr) return;
+  for (cohook::libco::Specific& specific : extras->specifics)
     if (specific.destroy != nullptr && specific.value != nullptr) specific.destroy(specific.value);
-  cohook::libco::free_env_values(env);
+  cohook::libco::free_env_values(extras->env);
+  delete extras;
 }
 
 extern "C" {
@@ -109,7 +116,7 @@ int co_create(stCoRoutine_t** co, const stCoRoutineAttr_t* attr, pfn_co_routine_
     if (share != nullptr && !share->stacks.empty()) {
       created->shared_stack = share->stacks[share->next++ % share->stacks.size()].get();
     } else if (stack_size > 0) {
-      created->stack_size = static_cast<std::size_t>(stack_size);
+      created->stack_size = static_cast<std::uint32_t>(stack_size);
     }
   }
   *co = created;

@@ -24,13 +24,13 @@ void free_env_values(EnvValues* values);
 // A co_cond_timedwait in progress. It lives in the waiter's stCoRoutine_t, never on its stack:
 // on a shared stack, the waiter's frames are copied away while it waits, and the signaller may
 // be running at those very addresses.
+// (Its timeout is the coroutine's own park timer: Scheduler::park_until's deadline.)
 struct CondWaiter {
   stCoCond_t* owner = nullptr;  // the cond it is queued on; nullptr once dequeued
   CondWaiter* prev = nullptr;
   CondWaiter* next = nullptr;
   Coroutine* coroutine = nullptr;
   std::uint64_t ticket = 0;
-  Timer timeout;  // here rather than in the parked frame, for the same reason
 };
 
 struct Specific {
@@ -38,24 +38,34 @@ struct Specific {
   void (*destroy)(void*) = nullptr;  // set by co_setspecific_owned only
 };
 
+// What few routines use, allocated on first use: a million routines that use neither carry one
+// pointer instead of both.
+struct RoutineExtras {
+  std::vector<Specific> specifics;  // indexed by pthread_key_t
+  EnvValues* env = nullptr;
+};
+
 }  // namespace cohook::libco
 
+// Laid out small: a million parked libco coroutines each hold one.
 struct stCoRoutine_t {
   pfn_co_routine_t routine = nullptr;
   void* arg = nullptr;
-  std::size_t stack_size = 0;                           // private stacks; 0: cohook's default
   cohook::coctx::SharedStack* shared_stack = nullptr;  // nullptr: a private stack
-
   cohook::Coroutine* run = nullptr;  // the current run (we hold one reference), or nullptr
+  std::uint32_t stack_size = 0;      // private stacks; 0: cohook's default
   bool release_at_end = false;   // co_release came while the run was busy: free it when it ends
-
   bool is_main = false;   // a thread's own stack (co_self() outside coroutines)
   bool adopted = false;   // stands for a coroutine that cohook, not co_create, made
 
   cohook::libco::CondWaiter cond_waiter;
-  std::vector<cohook::libco::Specific> specifics;  // indexed by pthread_key_t
-  cohook::libco::EnvValues* env = nullptr;
+  cohook::libco::RoutineExtras* extras = nullptr;
 
+  // The extras, made on first use.
+  cohook::libco::RoutineExtras& more() {
+    if (extras == nullptr) extras = new cohook::libco::RoutineExtras;
+    return *extras;
+  }
   ~stCoRoutine_t();
 };
 

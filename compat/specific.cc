@@ -20,8 +20,9 @@ int set_specific(pthread_key_t key, const void* value, void (*destroy)(void*)) {
   stCoRoutine_t* self = current_coroutine_routine();
   if (self == nullptr) return pthread_setspecific(key, value);
   if (key >= kMaxKey) return EINVAL;
-  if (key >= self->specifics.size()) self->specifics.resize(key + 1);
-  Specific& slot = self->specifics[key];
+  std::vector<Specific>& specifics = self->more().specifics;
+  if (key >= specifics.size()) specifics.resize(key + 1);
+  Specific& slot = specifics[key];
   if (slot.destroy != nullptr && slot.value != nullptr && slot.value != value) slot.destroy(slot.value);
   slot.value = const_cast<void*>(value);
   slot.destroy = destroy;
@@ -36,7 +37,9 @@ extern "C" {
 void* co_getspecific(pthread_key_t key) {
   stCoRoutine_t* self = cohook::libco::current_coroutine_routine();
   if (self == nullptr) return pthread_getspecific(key);
-  return key < self->specifics.size() ? self->specifics[key].value : nullptr;
+  if (self->extras == nullptr) return nullptr;
+  const std::vector<cohook::libco::Specific>& specifics = self->extras->specifics;
+  return key < specifics.size() ? specifics[key].value : nullptr;
 }
 
 int co_setspecific(pthread_key_t key, const void* value) { return cohook::libco::set_specific(key, value, nullptr); }

@@ -29,12 +29,12 @@ inline constexpr std::uint32_t kClosed = 1u << 31;
 
 struct FdWaiter {
   std::uint32_t interest = 0;  // kReadable and/or kWritable
+  int fd = -1;                 // owned by the poller while linked (beside `interest`: no padding)
   // Called on the poller's thread, once; the waiter is already unlinked.
   void (*on_event)(FdWaiter* self, std::uint32_t revents) = nullptr;
   void* context = nullptr;
 
   // Owned by the poller while linked.
-  int fd = -1;
   FdWaiter* prev = nullptr;
   FdWaiter* next = nullptr;
 };

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <typeinfo>
@@ -17,9 +18,30 @@ namespace cohook {
 namespace {
 
 std::atomic<std::uint64_t> g_next_id{1};
+
+using Function = std::function<void()>;
+
+// Where a std::function body sits: right after the Coroutine, in the same heap block.
+constexpr std::size_t kFunctionOffset = (sizeof(Coroutine) + alignof(Function) - 1) / alignof(Function) * alignof(Function);
+
+void call_function(void* data, BodyOp op) {
+  auto* fn = static_cast<Function*>(data);
+  if (op == BodyOp::kRun) (*fn)();
+  else fn->~Function();
+}
+
+char* copy_name(const std::string& name) {
+  if (name.empty()) return nullptr;
+  char* copy = static_cast<char*>(std::malloc(name.size() + 1));
+  if (copy == nullptr) throw std::bad_alloc();
+  std::memcpy(copy, name.c_str(), name.size() + 1);
+  return copy;
+}
+
 }  // namespace
 
 constinit thread_local Coroutine* t_current_coroutine __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local int* t_errno_location __attribute__((tls_model("initial-exec"))) = nullptr;
 constinit thread_local int t_native_sync_depth __attribute__((tls_model("initial-exec"))) = 0;
 constinit thread_local bool t_cohook_thread __attribute__((tls_model("initial-exec"))) = false;
 
@@ -35,99 +57,104 @@ const char* to_string(CoroutineState state) {
   return "?";
 }
 
-Coroutine::Coroutine(Scheduler* home, std::function<void()> fn, std::size_t stack_size, std::string name,
+Coroutine::Coroutine(Scheduler* home, CoroutineBody body, std::size_t stack_size, const std::string& name,
                      coctx::SharedStack* shared_stack)
-    : id_(g_next_id.fetch_add(1, std::memory_order_relaxed)),
-      name_(std::move(name)),
-      home_(home),
-      fn_(std::move(fn)),
-      stack_size_(stack_size != 0 ? coctx::round_stack_size(stack_size) : default_stack_size()),
-      shared_stack_(shared_stack) {}
+    : home_(home),
+      body_(body),
+      stack_size_(static_cast<std::uint32_t>(stack_size != 0 ? coctx::round_stack_size(stack_size)
+                                                             : default_stack_size())),
+      id_(g_next_id.fetch_add(1, std::memory_order_relaxed)),
+      shared_stack_(shared_stack),
+      name_(copy_name(name)) {}
 
-Coroutine::~Coroutine() = default;
+Coroutine* Coroutine::make(Scheduler* home, CoroutineBody body, std::size_t stack_size, const std::string& name,
+                           coctx::SharedStack* shared_stack) {
+  return new (::operator new(sizeof(Coroutine))) Coroutine(home, body, stack_size, name, shared_stack);
+}
+
+Coroutine* Coroutine::make(Scheduler* home, std::function<void()> fn, std::size_t stack_size, const std::string& name,
+                           coctx::SharedStack* shared_stack) {
+  char* block = static_cast<char*>(::operator new(kFunctionOffset + sizeof(Function)));
+  auto* body = new (block + kFunctionOffset) Function(std::move(fn));
+  try {
+    return new (block) Coroutine(home, CoroutineBody{&call_function, body}, stack_size, name, shared_stack);
+  } catch (...) {
+    body->~Function();
+    ::operator delete(block);
+    throw;
+  }
+}
+
+Coroutine::~Coroutine() {
+  if (body_.call != nullptr) body_.call(body_.data, BodyOp::kDrop);  // never started (abandon drops it)
+  std::free(locals_);
+  std::free(name_);
+}
 
 void Coroutine::release() {
-  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    this->~Coroutine();
+    ::operator delete(this);  // the whole block, std::function body included
+  }
 }
 
-void Coroutine::start_fiber() {
+void Coroutine::start() {
   // The stack is taken here, on the home thread, at the first run: stack pools are per thread,
   // and coroutines queued but not yet started cost no stack.
+  t_errno_location = &errno;
   if (shared_stack_ != nullptr) {
-    fiber_.emplace(*shared_stack_, &Coroutine::entry, this);
+    new (&fiber_) coctx::Fiber(*shared_stack_, &Coroutine::entry, this);
   } else {
-    stack_ = coctx::StackPool::this_thread().acquire(stack_size_);
-    fiber_.emplace(stack_, &Coroutine::entry, this);
+    coctx::StackSpan stack = coctx::StackPool::this_thread().acquire(stack_size_);
+    new (&fiber_) coctx::Fiber(stack, &Coroutine::entry, this);
+    check_canary_ = !stack.guarded;
   }
+  started_ = true;
+  home_->register_started(this);
 }
+
+void Coroutine::on_finished() { home_->on_finished(this); }
 
 void Coroutine::release_stack() {
-  fiber_.reset();
-  if (stack_.low != nullptr) coctx::StackPool::this_thread().release(stack_);
-  stack_ = coctx::StackSpan{};
+  if (!started_) return;
+  coctx::StackSpan stack = fiber_.stack();
+  bool shared = fiber_.on_shared_stack();
+  fiber_.~Fiber();
+  started_ = false;
+  check_canary_ = false;
+  if (!shared) coctx::StackPool::this_thread().release(stack);
 }
 
-void Coroutine::resume() {
-  if (!fiber_) {
-    start_fiber();
-    home_->register_started(this);
-  }
-  coctx::Fiber& from = coctx::Fiber::running();
-  Coroutine* previous = t_current_coroutine;
-  resumer_ = &from;
-  t_current_coroutine = this;
-  state_.store(CoroutineState::kRunning, std::memory_order_relaxed);
-  int saved_errno = errno;  // the resumer's errno is its own, whatever runs meanwhile
-  from.switch_to(*fiber_);
-  errno = saved_errno;
-  t_current_coroutine = previous;
-  if (state() == CoroutineState::kFinished) home_->on_finished(this);
-}
-
-void Coroutine::switch_to_resumer() {
-  check_stack_canary();
-  int saved_errno = errno;
-  fiber_->switch_to(*resumer_);
-  errno = saved_errno;
-}
-
-void Coroutine::suspend() {
-  state_.store(CoroutineState::kSuspended, std::memory_order_relaxed);
-  switch_to_resumer();
-}
-
-void Coroutine::check_stack_canary() {
-  // Unguarded stacks (past the mapping budget) have no guard page to fault on; their canary is
-  // the next best witness, checked whenever the coroutine stops running.
-  if (shared_stack_ == nullptr && !stack_.canary_intact()) report_stack_overflow_and_die(this);
-}
+void Coroutine::report_overflow() { report_stack_overflow_and_die(this); }
 
 void Coroutine::entry(void* self, void*) {
   auto* coroutine = static_cast<Coroutine*>(self);
   try {
-    coroutine->fn_();
+    coroutine->body_.call(coroutine->body_.data, BodyOp::kRun);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "cohook: coroutine #%llu '%s' ended with an uncaught exception %s: %s\n",
-                 static_cast<unsigned long long>(coroutine->id_), coroutine->name_.c_str(), typeid(error).name(),
+                 static_cast<unsigned long long>(coroutine->id_), coroutine->name(), typeid(error).name(),
                  error.what());
     std::terminate();
   } catch (...) {
     // Includes abi::__forced_unwind: unwinding past the fiber's first frame has nowhere to go.
     std::fprintf(stderr, "cohook: coroutine #%llu '%s' ended with an uncaught exception (not a std::exception)\n",
-                 static_cast<unsigned long long>(coroutine->id_), coroutine->name_.c_str());
+                 static_cast<unsigned long long>(coroutine->id_), coroutine->name());
     std::terminate();
   }
   coroutine->finish();
 }
 
 void Coroutine::finish() {
-  fn_ = nullptr;  // captures die here, in the coroutine, where they may still park
+  CoroutineBody body = body_;
+  body_ = CoroutineBody{};
+  body.call(body.data, BodyOp::kDrop);  // captures die here, in the coroutine, where they may still park
   run_local_destructors();
-  check_stack_canary();
+  if (check_canary_ && !fiber_.stack().canary_intact()) report_overflow();
   state_.store(CoroutineState::kFinished, std::memory_order_release);
   wake_joiners();
   // The stack is released by the resumer (Scheduler::on_finished): we are still standing on it.
-  fiber_->exit_to(*resumer_);
+  fiber_.exit_to(*resumer_);
 }
 
 void Coroutine::wake_joiners() {
@@ -141,10 +168,12 @@ void Coroutine::abandon() {
   CoroutineState s = state();
   if (s != CoroutineState::kCreated && s != CoroutineState::kSuspended) {
     std::fprintf(stderr, "cohook: coroutine #%llu '%s' cannot be abandoned while %s\n",
-                 static_cast<unsigned long long>(id_), name_.c_str(), to_string(s));
+                 static_cast<unsigned long long>(id_), name(), to_string(s));
     std::abort();
   }
-  fn_ = nullptr;
+  CoroutineBody body = body_;
+  body_ = CoroutineBody{};
+  if (body.call != nullptr) body.call(body.data, BodyOp::kDrop);
   state_.store(CoroutineState::kFinished, std::memory_order_release);
   wake_joiners();
   home_->on_finished(this);
@@ -154,7 +183,7 @@ void Coroutine::join() {
   if (finished()) return;
   if (t_current_coroutine == this) {
     std::fprintf(stderr, "cohook: coroutine #%llu '%s' tried to join itself\n", static_cast<unsigned long long>(id_),
-                 name_.c_str());
+                 name());
     std::abort();
   }
   detail::WaitNodeFor node;
@@ -169,21 +198,33 @@ void Coroutine::join() {
 }
 
 detail::WaitNode& Coroutine::fresh_wait_node() {
-  wait_node_.~WaitNode();  // a Baton is single-use; the last wait's post has completed
-  new (&wait_node_) detail::WaitNode();
-  return wait_node_;
+  // A Baton is single-use; the last wait's post has completed (and so has any fd wait).
+  return *new (&wait_node_) detail::WaitNode();
 }
 
+FdParker& Coroutine::fresh_fd_parker() { return *new (&fd_parker_) FdParker(); }
+
 void Coroutine::set_local(std::size_t key, void* value, void (*destroy)(void*)) {
-  if (key >= locals_.size()) locals_.resize(key + 1);
-  locals_[key] = LocalSlot{value, destroy};
+  if (locals_ == nullptr || key >= locals_->count) {
+    // Grown to the largest key used, in one block (slots start empty).
+    std::size_t old_count = locals_ != nullptr ? locals_->count : 0;
+    std::size_t count = key + 1 > old_count * 2 ? key + 1 : old_count * 2;
+    auto* grown = static_cast<LocalTable*>(
+        std::realloc(locals_, offsetof(LocalTable, slots) + count * sizeof(LocalSlot)));
+    if (grown == nullptr) throw std::bad_alloc();
+    for (std::size_t i = old_count; i < count; ++i) grown->slots[i] = LocalSlot{};
+    grown->count = count;
+    locals_ = grown;
+  }
+  locals_->slots[key] = LocalSlot{value, destroy};
 }
 
 void Coroutine::run_local_destructors() {
   // As pthread keys do: a destructor may set other slots, so go round a few times.
   for (int round = 0; round < 4; ++round) {
     bool any = false;
-    for (LocalSlot& slot : locals_) {
+    for (std::size_t i = 0; locals_ != nullptr && i < locals_->count; ++i) {
+      LocalSlot& slot = locals_->slots[i];
       if (slot.value == nullptr) continue;
       void* value = slot.value;
       slot.value = nullptr;
@@ -194,7 +235,8 @@ void Coroutine::run_local_destructors() {
     }
     if (!any) break;
   }
-  locals_.clear();
+  std::free(locals_);
+  locals_ = nullptr;
 }
 
 }  // namespace cohook

@@ -8,12 +8,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
 #include <functional>
-#include <memory>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "coctx/fiber.h"
 #include "cohook/detail/wait_list.hpp"
@@ -49,41 +45,80 @@ const char* to_string(CoroutineState state);
 // A park's timeout and fd registration. They live in the Coroutine, not in its frame: a
 // coroutine on a shared stack has its frames copied away while it waits, and the timer heap and
 // the poller hold pointers to these meanwhile.
-struct ParkTimer : Timer {
-  Coroutine* coroutine = nullptr;
-  std::uint64_t ticket = 0;
-};
+// The timer's context is the coroutine, and the ticket it fires with is the coroutine's latest
+// (Coroutine::park_ticket): timers fire on the home thread, where a new park can only begin
+// after this one's timer is cancelled. The fd parker keeps its ticket, since a close on another
+// thread may fire it; its context is the coroutine.
+struct ParkTimer : Timer {};
 struct FdParker : poller::FdWaiter {
-  Coroutine* coroutine = nullptr;
   std::uint64_t ticket = 0;
+  Coroutine* coroutine() const { return static_cast<Coroutine*>(context); }
+};
+
+// What a coroutine runs: a function of one pointer, in 16 bytes rather than std::function's 32.
+// `call(data, kRun)` runs the body; `call(data, kDrop)` frees what `data` owns (captures), once,
+// whether or not the body ran. A std::function body lives in the Coroutine's own heap block.
+enum class BodyOp : std::uint8_t { kRun, kDrop };
+struct CoroutineBody {
+  void (*call)(void* data, BodyOp op) = nullptr;
+  void* data = nullptr;
 };
 
 // The running coroutine of this thread. initial-exec: every hooked call reads it, and the
 // general-dynamic model would cost a __tls_get_addr call in the shared library. constinit: no
 // dynamic initialisation, so no TLS wrapper call either.
 extern constinit thread_local Coroutine* t_current_coroutine __attribute__((tls_model("initial-exec")));
+// errno's address on this thread, for the switch path (see Coroutine::resume): set when the
+// thread's first coroutine starts, before its first switch. glibc's __errno_location() is
+// constant per thread, but a call to it (through the PLT in the shared library) costs more than
+// the rest of a switch's bookkeeping.
+extern constinit thread_local int* t_errno_location __attribute__((tls_model("initial-exec")));
 
 class Coroutine {
  public:
   // The coroutine running on the calling thread, or nullptr on a plain thread stack.
   static Coroutine* current() { return t_current_coroutine; }
 
-  Coroutine(Scheduler* home, std::function<void()> fn, std::size_t stack_size, std::string name,
-            coctx::SharedStack* shared_stack = nullptr);
+  // One heap block each: the object, and a std::function body right after it (none for a
+  // CoroutineBody). The result holds one reference.
+  static Coroutine* make(Scheduler* home, std::function<void()> fn, std::size_t stack_size, const std::string& name,
+                         coctx::SharedStack* shared_stack = nullptr);
+  static Coroutine* make(Scheduler* home, CoroutineBody body, std::size_t stack_size, const std::string& name,
+                         coctx::SharedStack* shared_stack = nullptr);
   Coroutine(const Coroutine&) = delete;
   Coroutine& operator=(const Coroutine&) = delete;
 
   std::uint64_t id() const { return id_; }
-  const std::string& name() const { return name_; }
+  // "" when it was given none.
+  const char* name() const { return name_ != nullptr ? name_ : ""; }
   Scheduler* home() const { return home_; }
   CoroutineState state() const { return state_.load(std::memory_order_acquire); }
   bool finished() const { return state() == CoroutineState::kFinished; }
 
   // Runs this coroutine until it parks, yields, suspends or finishes; the calling fiber is its
   // resumer meanwhile. Only on the home thread, and not on a running or finished coroutine.
-  void resume();
+  // Inline (with suspend and switch_to_resumer): this is libco's co_resume/co_yield path.
+  void resume() {
+    if (__builtin_expect(!started_, 0)) start();
+    coctx::Fiber& from = coctx::Fiber::running();
+    Coroutine* previous = t_current_coroutine;
+    resumer_ = &from;
+    t_current_coroutine = this;
+    state_.store(CoroutineState::kRunning, std::memory_order_relaxed);
+    // The resumer's errno is its own, whatever runs meanwhile. The address is constant per
+    // thread and this thread's was read when its first coroutine started: no call per switch.
+    int* err = t_errno_location;
+    int saved_errno = *err;
+    from.switch_to(fiber_);
+    *err = saved_errno;
+    t_current_coroutine = previous;
+    if (__builtin_expect(state_.load(std::memory_order_acquire) == CoroutineState::kFinished, 0)) on_finished();
+  }
   // From inside this coroutine: back to the resumer until somebody calls resume() again.
-  void suspend();
+  void suspend() {
+    state_.store(CoroutineState::kSuspended, std::memory_order_relaxed);
+    switch_to_resumer();
+  }
 
   // Waits (parks or blocks) until finished. Any thread; not from inside itself.
   void join();
@@ -110,22 +145,31 @@ class Coroutine {
   }
 
   // Coroutine-local slots (cohook::CoroutineLocal, co_getspecific, green-mode pthread keys).
-  void* local(std::size_t key) const { return key < locals_.size() ? locals_[key].value : nullptr; }
+  void* local(std::size_t key) const {
+    return locals_ != nullptr && key < locals_->count ? locals_->slots[key].value : nullptr;
+  }
   void set_local(std::size_t key, void* value, void (*destroy)(void*));
 
   // A pointer the layer above may attach (libco's stCoRoutine_t).
   void* user_data() const { return user_data_; }
   void set_user_data(void* data) { user_data_ = data; }
 
-  const coctx::Fiber* fiber() const { return fiber_ ? &*fiber_ : nullptr; }
+  const coctx::Fiber* fiber() const { return started_ ? &fiber_ : nullptr; }
 
   // The node for this coroutine's next wait on a sync primitive, reset (see ParkTimer for why
   // it is not in the frame). A coroutine waits on one thing at a time.
   detail::WaitNode& fresh_wait_node();
+  // The ticket of its latest park. Home thread only.
+  std::uint64_t park_ticket() const { return last_ticket_; }
+  // The record for this coroutine's next fd wait, reset. It shares storage with the wait node:
+  // a coroutine waits on one thing at a time, and each wait takes its record afresh.
+  FdParker& fresh_fd_parker();
   std::size_t stack_size() const { return stack_size_; }
 
  private:
   friend class Scheduler;
+  Coroutine(Scheduler* home, CoroutineBody body, std::size_t stack_size, const std::string& name,
+            coctx::SharedStack* shared_stack);
   friend class InterruptibleCall;
   ~Coroutine();
 
@@ -133,45 +177,71 @@ class Coroutine {
   [[noreturn]] void finish();
   void wake_joiners();
   void release_stack();
-  void switch_to_resumer();
-  void start_fiber();
+  void start();
+  void on_finished();
   void run_local_destructors();
-  void check_stack_canary();
+  [[noreturn]] void report_overflow();
+
+  // Back to the resumer; for every way out but finishing.
+  void switch_to_resumer() {
+    // Unguarded stacks (past the mapping budget) have no guard page to fault on; their canary is
+    // the next best witness. It is looked at when a switch-out finds the stack pointer in the
+    // lowest page, and when the coroutine finishes (reading it at every switch would cost a
+    // resident page per stack). Guarded and shared stacks skip the check.
+    if (__builtin_expect(check_canary_, 0) && fiber_.stack().near_low_end(__builtin_frame_address(0)) &&
+        !fiber_.stack().canary_intact())
+      report_overflow();
+    int* err = t_errno_location;
+    int saved_errno = *err;
+    fiber_.switch_to(*resumer_);
+    *err = saved_errno;
+  }
 
   struct LocalSlot {
     void* value = nullptr;
     void (*destroy)(void*) = nullptr;
   };
+  // Allocated at the first set_local: most coroutines use no coroutine-local slots.
+  struct LocalTable {
+    std::size_t count;
+    LocalSlot slots[1];  // really `count` of them
+  };
 
-  const std::uint64_t id_;
-  const std::string name_;
-  Scheduler* home_;  // changes only before the first run, when an idle scheduler steals it
-  std::function<void()> fn_;
-  const std::size_t stack_size_;
-  coctx::SharedStack* const shared_stack_;
-  coctx::StackSpan stack_;
-  std::optional<coctx::Fiber> fiber_;  // made at the first resume, on the home thread
+  // Laid out small (a million parked libco coroutines each hold one), the hot fields first.
   coctx::Fiber* resumer_ = nullptr;
-
+  union {
+    coctx::Fiber fiber_;  // made at the first resume, on the home thread (started_)
+  };
+  Scheduler* home_;  // changes only before the first run, when an idle scheduler steals it
+  CoroutineBody body_;
   std::atomic<CoroutineState> state_{CoroutineState::kCreated};
-  std::atomic<int> refs_{1};
+  WakeReason wake_reason_ = WakeReason::kNone;
+  bool started_ = false;
+  bool check_canary_ = false;  // an unguarded private stack: check its canary at switch-outs
   bool hooks_enabled_ = true;
-  const char* wait_what_ = nullptr;
+  detail::SpinLock join_lock_;
+  std::atomic<int> refs_{1};
+  const std::uint32_t stack_size_;  // private stacks (<= 1 GiB, see COHOOK_STACK_SIZE)
   int wait_fd_ = -1;
+  const std::uint64_t id_;
+  coctx::SharedStack* const shared_stack_;
+  const char* wait_what_ = nullptr;
   void* user_data_ = nullptr;
-  std::vector<LocalSlot> locals_;
+  LocalTable* locals_ = nullptr;
+  char* name_ = nullptr;  // a heap copy, only when named
 
   // Parking: armed_ticket_ holds the ticket of the park in progress (0 when none); the one
   // unpark that swaps it out wins and queues the coroutine, carrying wake_reason_.
   std::uint64_t last_ticket_ = 0;
   std::atomic<std::uint64_t> armed_ticket_{0};
-  WakeReason wake_reason_ = WakeReason::kNone;
   Coroutine* next_ready_ = nullptr;  // intrusive ready / remote queue link
   Coroutine* prev_started_ = nullptr;  // the home scheduler's list of started coroutines
   Coroutine* next_started_ = nullptr;
   ParkTimer park_timer_;
-  FdParker fd_parker_;
-  detail::WaitNode wait_node_;
+  union {  // one wait at a time: fresh_fd_parker() / fresh_wait_node() construct the one in use
+    FdParker fd_parker_;
+    detail::WaitNode wait_node_;
+  };
 
   // Interruptions (sched/interrupt.h). The call fields are written by the coroutine itself and
   // read on its home thread; the posted words are or-ed in from any thread or signal handler.
@@ -182,7 +252,6 @@ class Coroutine {
   std::atomic<std::uint64_t> posted_no_restart_{0}; // sources posted as InterruptKind::kNoRestart
 
   // Joining.
-  detail::SpinLock join_lock_;
   detail::WaitList joiners_;
 };
 

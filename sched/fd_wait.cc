@@ -14,7 +14,7 @@ namespace {
 
 void on_fd_event(poller::FdWaiter* waiter, std::uint32_t revents) {
   auto* parker = static_cast<FdParker*>(waiter);
-  Scheduler::unpark(parker->coroutine, parker->ticket,
+  Scheduler::unpark(parker->coroutine(), parker->ticket,
                     (revents & poller::kClosed) ? WakeReason::kFdClosed : WakeReason::kFdReady);
 }
 
@@ -37,11 +37,10 @@ std::uint32_t interest_of(short events) {
 WakeReason Scheduler::wait_fd(int fd, std::uint32_t interest, TimePoint deadline, const char* what) {
   Coroutine* self = Coroutine::current();
   Scheduler* home = self->home();
-  FdParker& parker = self->fd_parker_;
-  parker = FdParker{};
+  FdParker& parker = self->fresh_fd_parker();
   parker.interest = interest;
   parker.on_event = &on_fd_event;
-  parker.coroutine = self;
+  parker.context = self;
   parker.ticket = prepare_park();
   if (int error = home->poller_.add_waiter(fd, &parker); error != 0) {
     cancel_park(parker.ticket);
@@ -73,7 +72,7 @@ int Scheduler::poll_fds(pollfd* fds, unsigned long nfds, TimePoint deadline) {
       FdParker& parker = parkers[i];
       parker.interest = interest_of(fds[i].events);
       parker.on_event = &on_fd_event;
-      parker.coroutine = self;
+      parker.context = self;
       parker.ticket = ticket;
       // An fd epoll refuses (a regular file) would have been reported ready by poll_now.
       // (With nothing registered and no deadline we park for good, as poll(2) sleeps for good.)

@@ -19,8 +19,8 @@ namespace {
 constinit thread_local Scheduler* t_scheduler __attribute__((tls_model("initial-exec"))) = nullptr;
 
 void on_park_timeout(Timer* timer) {
-  auto* t = static_cast<ParkTimer*>(timer);
-  Scheduler::unpark(t->coroutine, t->ticket, WakeReason::kTimeout);
+  auto* coroutine = static_cast<Coroutine*>(timer->context);
+  Scheduler::unpark(coroutine, coroutine->park_ticket(), WakeReason::kTimeout);
 }
 
 Coroutine* running_coroutine(const char* operation) {
@@ -73,7 +73,14 @@ Scheduler::~Scheduler() {
 
 Coroutine* Scheduler::create(std::function<void()> fn, const SpawnOptions& options,
                              coctx::SharedStack* shared_stack) {
-  auto* coroutine = new Coroutine(this, std::move(fn), options.stack_size, options.name, shared_stack);
+  return adopt(Coroutine::make(this, std::move(fn), options.stack_size, options.name, shared_stack));
+}
+
+Coroutine* Scheduler::create(CoroutineBody body, const SpawnOptions& options, coctx::SharedStack* shared_stack) {
+  return adopt(Coroutine::make(this, body, options.stack_size, options.name, shared_stack));
+}
+
+Coroutine* Scheduler::adopt(Coroutine* coroutine) {
   coroutine->add_ref();  // one for the caller, one held here until it finishes
   live_.fetch_add(1, std::memory_order_acq_rel);
   if (runtime_ != nullptr) runtime_->live.fetch_add(1, std::memory_order_acq_rel);
@@ -127,8 +134,7 @@ WakeReason Scheduler::park_until(std::uint64_t ticket, TimePoint deadline, const
   if (deadline != kNoDeadline) {
     timer.deadline = deadline;
     timer.fire = &on_park_timeout;
-    timer.coroutine = self;
-    timer.ticket = ticket;
+    timer.context = self;  // fires with park_ticket(), which is `ticket` until we run again
     home->timers_.add(&timer);
   }
   self->wait_what_ = what;

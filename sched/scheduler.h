@@ -52,6 +52,8 @@ class Scheduler {
   Coroutine* spawn(std::function<void()> fn, const SpawnOptions& options);
   // A new coroutine homed here that runs only when resume()d (libco's co_create). On this thread.
   Coroutine* create(std::function<void()> fn, const SpawnOptions& options, coctx::SharedStack* shared_stack = nullptr);
+  // The same for a body without std::function (libco's routines): no allocation but the object.
+  Coroutine* create(CoroutineBody body, const SpawnOptions& options, coctx::SharedStack* shared_stack = nullptr);
 
   // ---- for the running coroutine ----
   static std::uint64_t prepare_park();
@@ -131,6 +133,7 @@ class Scheduler {
   bool try_steal();                       // an idle scheduler: true if it adopted some
   bool peer_has_fresh_work() const;
   void wake_if_sleeping();                // any thread
+  Coroutine* adopt(Coroutine* coroutine);  // counts a new coroutine in (create's second half)
   void make_ready(Coroutine* coroutine);       // home thread
   void make_ready_remote(Coroutine* coroutine);  // any other thread
   void drain_remote();

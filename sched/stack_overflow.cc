@@ -42,7 +42,7 @@ void write_report(const Coroutine* coroutine) {
   m.add("cohook: stack overflow in coroutine #");
   m.add_number(coroutine->id());
   m.add(" '");
-  m.add(coroutine->name().c_str());
+  m.add(coroutine->name());
   m.add("' (stack of ");
   m.add_number(coroutine->stack_size());
   m.add(" bytes); give it a bigger one with SpawnOptions::stack_size or COHOOK_STACK_SIZE\n");

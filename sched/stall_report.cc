@@ -91,7 +91,7 @@ void Scheduler::report_parked_coroutines() {
                stall_period_ms(), static_cast<unsigned long>(pthread_self()));
   for (Coroutine* c = started_head_; c != nullptr; c = c->next_started_) {
     const char* what = c->wait_what();
-    std::fprintf(stderr, "  #%llu '%s' %s%s%s\n", static_cast<unsigned long long>(c->id()), c->name().c_str(),
+    std::fprintf(stderr, "  #%llu '%s' %s%s%s\n", static_cast<unsigned long long>(c->id()), c->name(),
                  to_string(c->state()), what != nullptr ? " on " : "", what != nullptr ? what : "");
   }
   std::fflush(stderr);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include "coctx/fiber.h"
 #include "coctx/stack.h"
@@ -215,6 +216,32 @@ TEST(StackPoolTest, GuardPageSitsBelowTheStack) {
   EXPECT_FALSE(s.guard_contains(s.low));
   EXPECT_GT(guarded_stack_limit(), 1000u);
   pool.release(s);
+}
+
+// An unguarded stack's canary costs no memory until something reaches it, and a write into it
+// is seen. (The pool hands out unguarded stacks only past ~28,000 live ones; this one is built by
+// hand the way the pool builds them.)
+TEST(StackPoolTest, UnguardedCanaryCostsNoPageAndSeesAnOverflow) {
+  const std::size_t size = 64 * 1024;
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  StackSpan s{static_cast<char*>(p), size, false};
+  auto resident = [&] {
+    unsigned char vec = 0;
+    EXPECT_EQ(::mincore(s.low, page_size(), &vec), 0);
+    return (vec & 1) != 0;
+  };
+  s.high()[-1] = 1;  // a coroutine's frames at the top
+  EXPECT_TRUE(s.canary_intact());
+  EXPECT_FALSE(resident()) << "checking the canary must not fault in the lowest page";
+  EXPECT_FALSE(s.near_low_end(s.high() - 64));
+  EXPECT_TRUE(s.near_low_end(s.low + 100));
+
+  s.low[1000] = 7;  // deep, but above the canary: not an overflow
+  EXPECT_TRUE(s.canary_intact());
+  s.low[8] = 1;  // into the canary
+  EXPECT_FALSE(s.canary_intact());
+  ::munmap(p, size);
 }
 
 TEST(StackPoolDeathTest, WritingIntoTheGuardPageFaults) {
