@@ -22,7 +22,7 @@ void report_park_with_real_lock(const char* what) {
                "of this thread that needs the lock can never run, so the thread may hang. Release the lock before "
                "the call, or use cohook::Mutex. (Reported once.)\n",
                static_cast<unsigned long long>(self != nullptr ? self->id() : 0),
-               self != nullptr ? self->name().c_str() : "", what != nullptr ? what : "wait", t_real_locks_held);
+               self != nullptr ? self->name() : "", what != nullptr ? what : "wait", t_real_locks_held);
   std::fflush(stderr);
 }
 
