@@ -6,26 +6,28 @@
 
 namespace cohook {
 
+// The count changes, and is read, under the queue lock, so the last done()'s final touch of
+// the WaitGroup is that unlock: a waiter may destroy the WaitGroup as soon as wait() returns
+// (the usual shape: a WaitGroup on the waiter's stack), while the done() that woke it is still
+// on its way out.
 void WaitGroup::add(int delta) {
-  long now = count_.fetch_add(delta, std::memory_order_acq_rel) + delta;
+  queue_lock_.lock();
+  long now = count_.load(std::memory_order_relaxed) + delta;
+  count_.store(now, std::memory_order_relaxed);
   if (now < 0) {
+    queue_lock_.unlock();
     std::fprintf(stderr, "cohook: WaitGroup counter went negative (%ld): more done() than add()\n", now);
     std::abort();
   }
-  if (now != 0) return;
-  queue_lock_.lock();
-  detail::WaitNode* chain = detail::take_all(waiters_);
+  detail::WaitNode* chain = now == 0 ? detail::take_all(waiters_) : nullptr;
   queue_lock_.unlock();
   detail::post_all(chain);
 }
 
 void WaitGroup::wait() {
-  if (count_.load(std::memory_order_acquire) == 0) return;
   detail::WaitNodeFor node;
   queue_lock_.lock();
-  // Checked again under the queue lock: add() reaching zero takes this lock after the count
-  // changes, so either we see zero here or it sees our node.
-  if (count_.load(std::memory_order_acquire) == 0) {
+  if (count_.load(std::memory_order_relaxed) == 0) {
     queue_lock_.unlock();
     return;
   }
