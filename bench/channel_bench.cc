@@ -30,9 +30,10 @@ void BM_Channel(benchmark::State& state) {
       while (auto v = channel.recv()) sum += *v;
     });
   }
-  if (sum != static_cast<long>(state.iterations()) * kMessages * (kMessages - 1) / 2) state.SkipWithError("lost messages");
-  state.counters["per_message"] =
-      benchmark::Counter(static_cast<double>(state.iterations()) * kMessages, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  if (sum != static_cast<long>(state.iterations()) * kMessages * (kMessages - 1) / 2)
+    state.SkipWithError("lost messages");
+  state.counters["per_message"] = benchmark::Counter(static_cast<double>(state.iterations()) * kMessages,
+                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_Channel)->Args({0, 1})->Args({64, 1})->Args({0, 2})->Args({64, 2})->UseRealTime();
 
@@ -48,12 +49,15 @@ void BM_SelectOfTwo(benchmark::State& state) {
           for (int i = 0; i < kMessages / 2; ++i) ch->send(i);
         });
       for (int i = 0; i < kMessages; ++i)
-        cohook::Select().recv(a, [&](std::optional<int>) { ++received; }).recv(b, [&](std::optional<int>) { ++received; }).run();
+        cohook::Select()
+            .recv(a, [&](std::optional<int>) { ++received; })
+            .recv(b, [&](std::optional<int>) { ++received; })
+            .run();
     });
   }
   if (received != static_cast<long>(state.iterations()) * kMessages) state.SkipWithError("lost messages");
-  state.counters["per_message"] =
-      benchmark::Counter(static_cast<double>(state.iterations()) * kMessages, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["per_message"] = benchmark::Counter(static_cast<double>(state.iterations()) * kMessages,
+                                                     benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_SelectOfTwo)->UseRealTime();
 #endif

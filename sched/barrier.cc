@@ -1,9 +1,10 @@
 // cohook::Barrier: the last party to arrive wakes the others and opens the next phase. Each
 // waiter has its own node, so a fast party that re-arrives in the next phase cannot be confused
 // with the phase before.
+#include "cohook/barrier.hpp"
+
 #include <stdexcept>
 
-#include "cohook/barrier.hpp"
 #include "sched/wait_list.h"
 
 namespace cohook {

@@ -3,13 +3,14 @@
 // waiter claims its owner (one compare-and-swap decides between the cases, a timeout and a
 // close), moves the value itself under the channel's lock, and then wakes the owner. So an
 // operation is either complete or not started when its owner wakes: never half done.
+#include "cohook/channel.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <vector>
 
-#include "cohook/channel.hpp"
 #include "sched/wait_list.h"
 
 namespace cohook::detail {
@@ -42,18 +43,24 @@ struct ChannelCore {
   static void enqueue(ChannelWaiter*& head, ChannelWaiter*& tail, ChannelWaiter* w) {
     w->next = nullptr;
     w->prev = tail;
-    if (tail != nullptr) tail->next = w;
-    else head = w;
+    if (tail != nullptr)
+      tail->next = w;
+    else
+      head = w;
     tail = w;
     w->queued = true;
   }
 
   static void unlink(ChannelWaiter*& head, ChannelWaiter*& tail, ChannelWaiter* w) {
     if (!w->queued) return;
-    if (w->prev != nullptr) w->prev->next = w->next;
-    else head = w->next;
-    if (w->next != nullptr) w->next->prev = w->prev;
-    else tail = w->prev;
+    if (w->prev != nullptr)
+      w->prev->next = w->next;
+    else
+      head = w->next;
+    if (w->next != nullptr)
+      w->next->prev = w->prev;
+    else
+      tail = w->prev;
     w->prev = w->next = nullptr;
     w->queued = false;
   }
@@ -119,15 +126,19 @@ struct ChannelCore {
 
   static void queue(ChannelWaiter* w, const ChannelBase::Case& c) {
     ChannelBase& ch = *c.channel;
-    if (c.op == ChannelBase::Op::kSend) enqueue(ch.senders_head_, ch.senders_tail_, w);
-    else enqueue(ch.receivers_head_, ch.receivers_tail_, w);
+    if (c.op == ChannelBase::Op::kSend)
+      enqueue(ch.senders_head_, ch.senders_tail_, w);
+    else
+      enqueue(ch.receivers_head_, ch.receivers_tail_, w);
   }
 
   static void dequeue(ChannelWaiter* w, const ChannelBase::Case& c) {
     ChannelBase& ch = *c.channel;
     ch.lock_.lock();
-    if (c.op == ChannelBase::Op::kSend) unlink(ch.senders_head_, ch.senders_tail_, w);
-    else unlink(ch.receivers_head_, ch.receivers_tail_, w);
+    if (c.op == ChannelBase::Op::kSend)
+      unlink(ch.senders_head_, ch.senders_tail_, w);
+    else
+      unlink(ch.receivers_head_, ch.receivers_tail_, w);
     ch.lock_.unlock();
   }
 

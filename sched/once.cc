@@ -1,6 +1,7 @@
 // cohook::Once: the first caller runs the function; later ones park until it is done. A failed
 // run puts the Once back to unused and wakes every waiter: each tries again, one wins.
 #include "cohook/once.hpp"
+
 #include "sched/wait_list.h"
 
 namespace cohook {

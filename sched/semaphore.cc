@@ -1,8 +1,9 @@
 // cohook::Semaphore: the Mutex pattern (sched/mutex.cc) with a count: release() hands a permit
 // to the first waiter directly, so the woken party never has to compete for it again.
+#include "cohook/semaphore.hpp"
+
 #include <stdexcept>
 
-#include "cohook/semaphore.hpp"
 #include "sched/time.h"
 #include "sched/wait_list.h"
 
@@ -20,7 +21,9 @@ bool Semaphore::try_acquire() {
   return got;
 }
 
-void Semaphore::acquire() { try_acquire_until(kNoDeadline); }
+void Semaphore::acquire() {
+  try_acquire_until(kNoDeadline);
+}
 
 bool Semaphore::try_acquire_until(std::chrono::steady_clock::time_point deadline) {
   detail::WaitNodeFor node;

@@ -1,14 +1,21 @@
 // cohook::SharedMutex. Ownership is handed over on unlock, as Mutex does: a woken writer owns
 // the lock, a woken reader already counts among the readers.
 #include "cohook/shared_mutex.hpp"
+
 #include "sched/time.h"
 #include "sched/wait_list.h"
 
 namespace cohook {
 
-void SharedMutex::lock() { lock_until(false, kNoDeadline); }
-void SharedMutex::lock_shared() { lock_until(true, kNoDeadline); }
-bool SharedMutex::try_lock_until(std::chrono::steady_clock::time_point deadline) { return lock_until(false, deadline); }
+void SharedMutex::lock() {
+  lock_until(false, kNoDeadline);
+}
+void SharedMutex::lock_shared() {
+  lock_until(true, kNoDeadline);
+}
+bool SharedMutex::try_lock_until(std::chrono::steady_clock::time_point deadline) {
+  return lock_until(false, deadline);
+}
 bool SharedMutex::try_lock_shared_until(std::chrono::steady_clock::time_point deadline) {
   return lock_until(true, deadline);
 }
@@ -34,8 +41,10 @@ bool SharedMutex::lock_until(bool shared, std::chrono::steady_clock::time_point 
   queue_lock_.lock();
   if (shared ? (!writer_ && waiting_writers_.head == nullptr)
              : (!writer_ && readers_ == 0 && waiting_writers_.head == nullptr)) {
-    if (shared) ++readers_;
-    else writer_ = true;
+    if (shared)
+      ++readers_;
+    else
+      writer_ = true;
     queue_lock_.unlock();
     return true;
   }

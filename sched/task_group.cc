@@ -1,11 +1,12 @@
 // cohook::TaskGroup. A member's last touch of the group is the unlock after its count goes
 // down (the waiter reads the count under the same lock), so the group may be destroyed the
 // moment wait() returns.
+#include "cohook/task_group.hpp"
+
 #include <cxxabi.h>
 
 #include <cstdio>
 
-#include "cohook/task_group.hpp"
 #include "sched/exception_report.h"
 #include "sched/wait_list.h"
 
@@ -35,8 +36,10 @@ void TaskGroup::spawn(std::function<void()> fn, SpawnOptions options) {
     member_finished(std::move(error));
   };
   try {
-    if (runtime_ != nullptr) runtime_->spawn(std::move(member), std::move(options));
-    else go(std::move(member), std::move(options));
+    if (runtime_ != nullptr)
+      runtime_->spawn(std::move(member), std::move(options));
+    else
+      go(std::move(member), std::move(options));
   } catch (...) {
     member_finished(nullptr);  // it never started
     throw;

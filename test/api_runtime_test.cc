@@ -1,14 +1,14 @@
 // TaskGroup, Future<T>, Runtime::spawn from plain threads, exceptions leaving run(), the
 // SpawnOptions check and this_coroutine::name.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "cohook/cohook.hpp"
 
@@ -205,7 +205,8 @@ TEST(RuntimeTest, AnExceptionEscapingMainLeavesRunAfterTheOthersFinish) {
 TEST(RuntimeTest, SpawnOptionsOutsideTheStackRangeAreRejected) {
   Runtime runtime(2);
   runtime.run([] {
-    for (std::size_t bad : {std::size_t{1}, std::size_t{16 * 1024 - 1}, (std::size_t{1} << 30) + 1, std::size_t{2} << 30}) {
+    for (std::size_t bad :
+         {std::size_t{1}, std::size_t{16 * 1024 - 1}, (std::size_t{1} << 30) + 1, std::size_t{2} << 30}) {
       try {
         go([] {}, SpawnOptions{bad, "bad"});
         ADD_FAILURE() << bad << " accepted";

@@ -1,5 +1,7 @@
 // Semaphore, SharedMutex, Once and Barrier: coroutines on two scheduler threads and plain
 // threads contending for the same object.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -7,8 +9,6 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "cohook/cohook.hpp"
 
@@ -49,8 +49,10 @@ TEST(SemaphoreTest, NeverMoreHoldersThanPermits) {
       int now = inside.fetch_add(1) + 1;
       for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
       }
-      if (this_coroutine::inside()) this_coroutine::yield();
-      else std::this_thread::yield();
+      if (this_coroutine::inside())
+        this_coroutine::yield();
+      else
+        std::this_thread::yield();
       inside.fetch_sub(1);
       slots.release();
     }
@@ -166,8 +168,10 @@ TEST(OnceTest, RunsOnceForEveryCallerAndEveryCallerSeesItDone) {
   contend(16, 4, [&](int) {
     call_once(once, [&] {
       runs.fetch_add(1);
-      if (this_coroutine::inside()) this_coroutine::sleep_for(20ms);
-      else std::this_thread::sleep_for(20ms);
+      if (this_coroutine::inside())
+        this_coroutine::sleep_for(20ms);
+      else
+        std::this_thread::sleep_for(20ms);
       finished = true;
     });
     if (!finished.load()) saw_undone.fetch_add(1);

@@ -1,13 +1,13 @@
 // Channel's timed and non-blocking operations, and Select: from coroutines on two scheduler
 // threads and from plain threads. Timing checks are one-sided and generous (the machine is
 // shared): a timeout must not return early, and must return at all.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "cohook/cohook.hpp"
 
@@ -87,8 +87,10 @@ TEST(ChannelTimedTest, TimeoutsRacingSendsLoseAndDuplicateNothing) {
     for (int r = 0; r < 4; ++r)
       receivers.spawn([&] {
         for (;;) {
-          if (auto v = channel.recv_for(1ms)) seen[*v].fetch_add(1);
-          else if (channel.closed()) return;
+          if (auto v = channel.recv_for(1ms))
+            seen[*v].fetch_add(1);
+          else if (channel.closed())
+            return;
         }
       });
     std::thread plain([&] {  // a plain thread receives too
@@ -112,7 +114,8 @@ TEST(SelectTest, NoCaseStarvesWhenTwoAreAlwaysReady) {
     }
     int from_a = 0, from_b = 0;
     for (int i = 0; i < kSelects; ++i) {
-      int index = Select().recv(a, [&](std::optional<int>) { ++from_a; }).recv(b, [&](std::optional<int>) { ++from_b; }).run();
+      int index =
+          Select().recv(a, [&](std::optional<int>) { ++from_a; }).recv(b, [&](std::optional<int>) { ++from_b; }).run();
       ASSERT_TRUE(index == 0 || index == 1);
     }
     EXPECT_EQ(from_a + from_b, kSelects);
@@ -193,8 +196,7 @@ TEST(SelectTest, ManySelectorsAcrossThreadsDeliverEveryValueOnce) {
     TaskGroup producers, movers;
     for (int p = 0; p < 2; ++p)
       producers.spawn([&, p] {
-        for (int i = 1; i <= kPerProducer; ++i)
-          Select().send(in_a, i).send(in_b, i).run();
+        for (int i = 1; i <= kPerProducer; ++i) Select().send(in_a, i).send(in_b, i).run();
         (void)p;
       });
     for (int m = 0; m < 3; ++m)
@@ -203,8 +205,16 @@ TEST(SelectTest, ManySelectorsAcrossThreadsDeliverEveryValueOnce) {
         while (a_open || b_open) {
           std::optional<int> v;
           Select sel;
-          if (a_open) sel.recv(in_a, [&](std::optional<int> x) { v = x; if (!x) a_open = false; });
-          if (b_open) sel.recv(in_b, [&](std::optional<int> x) { v = x; if (!x) b_open = false; });
+          if (a_open)
+            sel.recv(in_a, [&](std::optional<int> x) {
+              v = x;
+              if (!x) a_open = false;
+            });
+          if (b_open)
+            sel.recv(in_b, [&](std::optional<int> x) {
+              v = x;
+              if (!x) b_open = false;
+            });
           sel.run();
           if (v) {
             ASSERT_TRUE(out.send(*v));

@@ -1,5 +1,7 @@
 // Every example in the README's API section is an examples/api_*.cc file, word for word, and
 // each one builds (the Makefile builds every example into bin/) and prints what it should.
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -7,8 +9,6 @@
 #include <map>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace {
 

@@ -67,9 +67,9 @@ class COHOOK_API ChannelBase {
   ChannelBase& operator=(const ChannelBase&) = delete;
 
   // Called with the channel's lock held.
-  virtual void buffer_push(void* value) = 0;          // moves *(T*)value to the back
-  virtual void buffer_pop(void* slot) = 0;            // moves the front into *(optional<T>*)slot
-  virtual void hand_over(void* from, void* to) = 0;   // *(optional<T>*)to = move(*(T*)from)
+  virtual void buffer_push(void* value) = 0;         // moves *(T*)value to the back
+  virtual void buffer_pop(void* slot) = 0;           // moves the front into *(optional<T>*)slot
+  virtual void hand_over(void* from, void* to) = 0;  // *(optional<T>*)to = move(*(T*)from)
 
  private:
   friend struct ChannelCore;  // sched/channel.cc

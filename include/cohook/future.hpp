@@ -96,17 +96,17 @@ auto start_with_future(F&& fn, Start start) {
 }  // namespace detail
 
 template <class F>
-  requires(!std::is_void_v<std::invoke_result_t<std::decay_t<F>&>>)
-Future<std::invoke_result_t<std::decay_t<F>&>> go(F&& fn, SpawnOptions options) {
+requires(!std::is_void_v<std::invoke_result_t<std::decay_t<F>&>>) Future < std::invoke_result_t < std::decay_t<F>
+& >> go(F&& fn, SpawnOptions options) {
   return detail::start_with_future(std::forward<F>(fn),
                                    [&](std::function<void()> body) { return go(std::move(body), std::move(options)); });
 }
 
 template <class F>
-  requires(!std::is_void_v<std::invoke_result_t<std::decay_t<F>&>>)
-Future<std::invoke_result_t<std::decay_t<F>&>> Runtime::spawn(F&& fn, SpawnOptions options) {
-  return detail::start_with_future(std::forward<F>(fn),
-                                   [&](std::function<void()> body) { return spawn(std::move(body), std::move(options)); });
+requires(!std::is_void_v<std::invoke_result_t<std::decay_t<F>&>>) Future < std::invoke_result_t < std::decay_t<F>
+& >> Runtime::spawn(F&& fn, SpawnOptions options) {
+  return detail::start_with_future(
+      std::forward<F>(fn), [&](std::function<void()> body) { return spawn(std::move(body), std::move(options)); });
 }
 
 }  // namespace cohook

@@ -23,7 +23,7 @@ class COHOOK_API Once {
   template <class F, class... Args>
   friend void call_once(Once& once, F&& fn, Args&&... args);
   enum : int { kIdle, kRunning, kDone };
-  bool begin();              // true: the caller runs the function; false: it already ran
+  bool begin();  // true: the caller runs the function; false: it already ran
   void finish(bool succeeded);
 
   std::atomic<int> state_{kIdle};

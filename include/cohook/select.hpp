@@ -38,7 +38,8 @@ class Select {
   template <class T, class F>
   Select& recv(Channel<T>& channel, F on_value) {
     auto slot = std::make_shared<std::optional<T>>();
-    add(channel, detail::ChannelBase::Op::kRecv, slot.get(),
+    add(
+        channel, detail::ChannelBase::Op::kRecv, slot.get(),
         [slot, f = std::move(on_value)](bool) mutable { f(std::move(*slot)); }, slot);
     return *this;
   }
@@ -51,10 +52,13 @@ class Select {
   template <class T, class F>
   Select& send(Channel<T>& channel, T value, F on_sent) {
     auto box = std::make_shared<T>(std::move(value));
-    add(channel, detail::ChannelBase::Op::kSend, box.get(),
+    add(
+        channel, detail::ChannelBase::Op::kSend, box.get(),
         [f = std::move(on_sent)](bool sent) mutable {
-          if constexpr (std::is_invocable_v<F&, bool>) f(sent);
-          else f();
+          if constexpr (std::is_invocable_v<F&, bool>)
+            f(sent);
+          else
+            f();
         },
         box);
     return *this;
@@ -65,7 +69,9 @@ class Select {
   }
 
   // Waits until a case completes; returns its index (cases count from 0 in the order added).
-  int run() { return finish(detail::ChannelBase::select(cases_.data(), cases_.size(), true, Clock::time_point::max(), &ok_)); }
+  int run() {
+    return finish(detail::ChannelBase::select(cases_.data(), cases_.size(), true, Clock::time_point::max(), &ok_));
+  }
   // As run(), or kTimeout once the deadline passes.
   int run_until(Clock::time_point deadline) {
     return finish(detail::ChannelBase::select(cases_.data(), cases_.size(), true, deadline, &ok_));
@@ -75,7 +81,9 @@ class Select {
     return run_until(detail::deadline_in(timeout));
   }
   // Go's select with a default case: completes a case only if one is ready now, else kDefault.
-  int poll() { return finish(detail::ChannelBase::select(cases_.data(), cases_.size(), false, Clock::time_point::max(), &ok_)); }
+  int poll() {
+    return finish(detail::ChannelBase::select(cases_.data(), cases_.size(), false, Clock::time_point::max(), &ok_));
+  }
 
  private:
   void add(detail::ChannelBase& channel, detail::ChannelBase::Op op, void* value, std::function<void(bool)> done,
@@ -86,7 +94,9 @@ class Select {
   }
   int finish(int index) {
     if (index >= 0) done_[static_cast<std::size_t>(index)](ok_);
-    return index == detail::ChannelBase::kNotReady ? kDefault : index == detail::ChannelBase::kTimedOut ? kTimeout : index;
+    return index == detail::ChannelBase::kNotReady   ? kDefault
+           : index == detail::ChannelBase::kTimedOut ? kTimeout
+                                                     : index;
   }
 
   std::vector<detail::ChannelBase::Case> cases_;

@@ -23,7 +23,8 @@ class COHOOK_API Semaphore {
   bool try_acquire_until(std::chrono::steady_clock::time_point deadline);
   template <class Rep, class Period>
   bool try_acquire_for(std::chrono::duration<Rep, Period> timeout) {
-    return try_acquire_until(std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
+    return try_acquire_until(std::chrono::steady_clock::now() +
+                             std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
   }
   void release(std::ptrdiff_t permits = 1);
   // The permits free right now (a snapshot).

@@ -24,7 +24,8 @@ class COHOOK_API SharedMutex {
   bool try_lock_until(std::chrono::steady_clock::time_point deadline);
   template <class Rep, class Period>
   bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-    return try_lock_until(std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
+    return try_lock_until(std::chrono::steady_clock::now() +
+                          std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
   }
   void unlock();
 
@@ -33,7 +34,8 @@ class COHOOK_API SharedMutex {
   bool try_lock_shared_until(std::chrono::steady_clock::time_point deadline);
   template <class Rep, class Period>
   bool try_lock_shared_for(std::chrono::duration<Rep, Period> timeout) {
-    return try_lock_shared_until(std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
+    return try_lock_shared_until(std::chrono::steady_clock::now() +
+                                 std::chrono::ceil<std::chrono::steady_clock::duration>(timeout));
   }
   void unlock_shared();
 

@@ -44,7 +44,7 @@ class COHOOK_API TaskGroup {
 
   Runtime* runtime_ = nullptr;
   std::atomic<bool> cancelled_{false};
-  long running_ = 0;              // guarded by queue_lock_
+  long running_ = 0;                // guarded by queue_lock_
   std::exception_ptr first_error_;  // guarded by queue_lock_
   detail::SpinLock queue_lock_;
   detail::WaitList waiters_;
