@@ -6,6 +6,9 @@
 
 PREFIX ?= /usr/local
 comma := ,
+# The library's version, and the ABI version in its SONAME (libcohook.so.$(SOVERSION)).
+VERSION := 0.1.0
+SOVERSION := 0
 FLAVOUR ?= release
 # Parallel work trees may set BUILD_ROOT to keep their objects apart.
 BUILD_ROOT ?= build
@@ -55,6 +58,10 @@ LIBDIR := $(OUT)/lib
 BINDIR := $(OUT)/bin
 endif
 STATIC_LIB := $(LIBDIR)/libcohook.a
+# Debian's layout: the real file, the SONAME link the loader looks for, the dev link -lcohook
+# and LD_PRELOAD=.../libcohook.so use.
+SHARED_REAL := $(LIBDIR)/libcohook.so.$(VERSION)
+SHARED_SONAME := $(LIBDIR)/libcohook.so.$(SOVERSION)
 SHARED_LIB := $(LIBDIR)/libcohook.so
 
 TEST_SRCS := $(wildcard test/*_test.cc)
@@ -83,30 +90,34 @@ BENCH_LIBS = -lbenchmark $(BOOST_CONTEXT_LIBS)
 .PHONY: all lib deps test asan tsan memcheck stress bench demo install cross clean help examples tools
 all: lib tools examples
 
+# `make install` never installs packages: NO_DEPS=1 drops the order-only `deps` prerequisite
+# from every compile rule (a missing package then shows as a compiler or linker error).
+DEPS := $(if $(NO_DEPS),,deps)
+
 help:
-	@echo "make            build lib/libcohook.{a,so}, bin/ tools and examples"
+	@echo "make            build lib/libcohook.{a,so} and the examples in bin/$(if $(TOOL_SRCS), and tools)"
 	@echo "make test       build and run the GoogleTest suites (and the aarch64 cross build)"
 	@echo "make asan|tsan  run the suites under AddressSanitizer / ThreadSanitizer"
 	@echo "make memcheck   run the switching suites under valgrind memcheck"
 	@echo "make stress     cross-thread hand-offs for minutes (STRESS_SCALE, STRESS_SECONDS; any FLAVOUR)"
 	@echo "make bench      run the microbenchmarks (Google Benchmark) and the corun benchmark"
 	@echo "make demo       run a bundled server under load, side by side with the alternatives"
-	@echo "make install PREFIX=/usr/local   headers, libraries, tools, cohook.pc"
+	@echo "make install PREFIX=/usr/local   build and install headers, libraries$(if $(TOOL_SRCS), tools), pkg-config files"
 	@echo "make deps       install missing Debian packages (other targets call it)"
 
 # Every build target first makes sure the packages are there; it is quiet when they are.
 deps:
 	@scripts/install-deps.sh
 
-lib: $(STATIC_LIB) $(SHARED_LIB)
+lib: $(STATIC_LIB) $(SHARED_LIB) $(SHARED_SONAME)
 tools: $(TOOL_BINS)
 examples: $(EXAMPLE_BINS)
 
-$(OUT)/obj/%.cc.o: %.cc | deps
+$(OUT)/obj/%.cc.o: %.cc | $(DEPS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LIB_CXXFLAGS) -c $< -o $@
 
-$(OUT)/obj/%.S.o: %.S | deps
+$(OUT)/obj/%.S.o: %.S | $(DEPS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LIB_CXXFLAGS) -c $< -o $@
 
@@ -122,16 +133,22 @@ $(STATIC_LIB): $(STATIC_LIB_OBJS)
 # for green threads (green/internal_calls.cc says why): each name here gets -Wl,--wrap.
 COHOOK_WRAPPED := pthread_create pthread_getattr_np pthread_getspecific pthread_setspecific pthread_mutex_lock \
   pthread_mutex_unlock pthread_once pthread_self sched_yield
-$(SHARED_LIB): $(LIB_OBJS)
+$(SHARED_REAL): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CXX) -shared -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) $(patsubst %,-Wl$(comma)--wrap=%,$(COHOOK_WRAPPED)) \
-	  -Wl,-z,now -Wl,-z,relro
+	$(CXX) -shared -Wl,-soname,libcohook.so.$(SOVERSION) -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) \
+	  $(patsubst %,-Wl$(comma)--wrap=%,$(COHOOK_WRAPPED)) -Wl,-z,now -Wl,-z,relro
+
+$(SHARED_SONAME): $(SHARED_REAL)
+	ln -sf $(notdir $<) $@
+
+$(SHARED_LIB): $(SHARED_SONAME)
+	ln -sf $(notdir $<) $@
 
 # Tests, benchmarks, examples and tools link the static library whole: an interposed symbol that
 # something earlier on the line already defines (libasan defines read, write, poll...) would
 # otherwise leave its hook object out of the link, and the call unhooked.
 WHOLE_STATIC_LIB = -Wl,--whole-archive $(STATIC_LIB) -Wl,--no-whole-archive
-$(OUT)/app/%.o: %.cc | deps
+$(OUT)/app/%.o: %.cc | $(DEPS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(APP_CXXFLAGS) -c $< -o $@
 
@@ -237,15 +254,23 @@ bench: deps
 demo: all
 	@scripts/demo.sh
 
-install: all
+# Builds only what it installs (the libraries, and the tools once there are any), never
+# examples or tests, and never runs install-deps.sh.
+install:
+	@$(MAKE) --no-print-directory NO_DEPS=1 FLAVOUR=$(FLAVOUR) lib $(TOOL_BINS)
 	install -d $(DESTDIR)$(PREFIX)/include/cohook/compat $(DESTDIR)$(PREFIX)/include/cohook/detail \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/cohook/*.hpp $(DESTDIR)$(PREFIX)/include/cohook/
 	install -m 644 include/cohook/detail/*.hpp $(DESTDIR)$(PREFIX)/include/cohook/detail/
 	install -m 644 include/cohook/compat/*.h $(DESTDIR)$(PREFIX)/include/cohook/compat/
-	install -m 644 $(STATIC_LIB) $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/
-	$(if $(TOOL_BINS),install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/cohook.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cohook.pc
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED_REAL) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libcohook.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcohook.so.$(SOVERSION)
+	ln -sf libcohook.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libcohook.so
+	$(if $(TOOL_BINS),install -d $(DESTDIR)$(PREFIX)/bin && install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/)
+	for pc in cohook cohook-libco; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' scripts/$$pc.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc; done
 
 clean:
 	rm -rf build lib bin

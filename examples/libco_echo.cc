@@ -1,7 +1,7 @@
 // A libco program, written exactly as one is written for Tencent libco (after its
 // example_echosvr.cpp): it compiles unchanged against cohook's co_routine.h and links with
 // -lcohook. Usage: libco_echo IP PORT WORKERS
-//   g++ -std=c++11 -I<prefix>/include/cohook/compat libco_echo.cpp -lcohook -ldl -pthread
+//   g++ -std=c++11 libco_echo.cc $(pkg-config --cflags --libs cohook-libco)
 #include "co_routine.h"
 
 #include <arpa/inet.h>

@@ -10,6 +10,7 @@
 
 #include "sched/baton.h"
 #include "sched/native_sync.h"
+#include "sched/exception_report.h"
 #include "sched/scheduler.h"
 #include "sched/stack_overflow.h"
 #include "sched/wait_list.h"
@@ -131,15 +132,11 @@ void Coroutine::entry(void* self, void*) {
   auto* coroutine = static_cast<Coroutine*>(self);
   try {
     coroutine->body_.call(coroutine->body_.data, BodyOp::kRun);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "cohook: coroutine #%llu '%s' ended with an uncaught exception %s: %s\n",
-                 static_cast<unsigned long long>(coroutine->id_), coroutine->name(), typeid(error).name(),
-                 error.what());
-    std::terminate();
   } catch (...) {
     // Includes abi::__forced_unwind: unwinding past the fiber's first frame has nowhere to go.
-    std::fprintf(stderr, "cohook: coroutine #%llu '%s' ended with an uncaught exception (not a std::exception)\n",
-                 static_cast<unsigned long long>(coroutine->id_), coroutine->name());
+    std::fprintf(stderr, "cohook: coroutine #%llu '%s' ended with an uncaught exception %s\n",
+                 static_cast<unsigned long long>(coroutine->id_), coroutine->name(),
+                 describe_current_exception().c_str());
     std::terminate();
   }
   coroutine->finish();

@@ -1,9 +1,11 @@
 // The public entry points: Runtime, go(), JoinHandle, this_coroutine.
 #include <cstdio>
+#include <exception>
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
 
+#include "coctx/stack.h"
 #include "sched/config.h"
 #include "sched/runtime_state.h"
 #include "sched/scheduler.h"
@@ -28,7 +30,9 @@ Scheduler& placement_for_new_coroutine() {
   Scheduler* here = Scheduler::current();
   if (here == nullptr || Coroutine::current() == nullptr) {
     if (here != nullptr) return *here;
-    throw std::logic_error("cohook::go: call it from a coroutine, e.g. inside cohook::Runtime::run");
+    throw std::logic_error(
+        "cohook::go: no coroutine runs on this thread: call go() from a coroutine (inside "
+        "cohook::Runtime::run), or Runtime::spawn() to hand work to a running Runtime from any thread");
   }
   Runtime::State* runtime = here->runtime();
   if (runtime == nullptr || runtime->schedulers.size() < 2) return *here;
@@ -39,11 +43,21 @@ Scheduler& placement_for_new_coroutine() {
   return *best;
 }
 
+// Same range and wording as COHOOK_STACK_SIZE (sched/config.cc).
+void validate(const SpawnOptions& options) {
+  constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;
+  if (options.stack_size != 0 && (options.stack_size < coctx::kMinStackSize || options.stack_size > kMaxStackSize))
+    throw std::invalid_argument("cohook: SpawnOptions::stack_size=" + std::to_string(options.stack_size) +
+                                " is not valid: expected 0 (the default) or a size from 16K to 1G");
+}
+
 }  // namespace
 
 void Runtime::State::coroutine_finished() {
   if (live.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   std::lock_guard<std::mutex> lock(finishing);
+  // Runtime::spawn adds under this lock: once it has, the runtime is not done after all.
+  if (live.load(std::memory_order_acquire) != 0) return;
   done.store(true, std::memory_order_seq_cst);
   for (Scheduler* s : schedulers) s->wake();  // each loop checks `done` after its poll
 }
@@ -83,14 +97,48 @@ void Runtime::run(std::function<void()> main_fn) {
   }
   while (started.load(std::memory_order_acquire) < threads_) std::this_thread::yield();
 
-  first.spawn(std::move(main_fn), SpawnOptions{0, "main"})->release();
+  // main_fn's exception leaves run() (after the other coroutines, as run() promises to wait).
+  std::exception_ptr main_error;
+  auto main_body = [&main_error, fn = std::move(main_fn)] {
+    try {
+      fn();
+    } catch (...) {
+      main_error = std::current_exception();
+    }
+  };
+  {
+    std::lock_guard<std::mutex> lock(active_mutex_);
+    first.spawn(std::move(main_body), SpawnOptions{0, "main"})->release();
+    active_ = &state;
+  }
   while (!state.done.load(std::memory_order_acquire)) first.run_once(-1);
+  {
+    std::lock_guard<std::mutex> lock(active_mutex_);
+    active_ = nullptr;
+  }
   stopped.fetch_add(1, std::memory_order_acq_rel);
   for (std::thread& t : threads) t.join();
   first.set_runtime(nullptr);
+  if (main_error) std::rethrow_exception(main_error);
+}
+
+JoinHandle Runtime::spawn(std::function<void()> fn, SpawnOptions options) {
+  validate(options);
+  std::lock_guard<std::mutex> lock(active_mutex_);
+  State* state = active_;
+  // `finishing` orders us against the last coroutine's check: either it saw our coroutine
+  // counted in `live`, or we see `done` and refuse.
+  std::unique_lock<std::mutex> finishing;
+  if (state != nullptr) finishing = std::unique_lock<std::mutex>(state->finishing);
+  if (state == nullptr || state->done.load(std::memory_order_acquire))
+    throw std::logic_error("cohook::Runtime::spawn: the runtime is not running (call it while run() is active)");
+  unsigned n = state->next_placement.fetch_add(1, std::memory_order_relaxed);
+  Scheduler& target = *state->schedulers[n % state->schedulers.size()];
+  return JoinHandle(target.spawn(std::move(fn), options));
 }
 
 JoinHandle go(std::function<void()> fn, SpawnOptions options) {
+  validate(options);
   return JoinHandle(placement_for_new_coroutine().spawn(std::move(fn), options));
 }
 
@@ -125,6 +173,11 @@ void sleep_until(std::chrono::steady_clock::time_point deadline) { Scheduler::sl
 std::uint64_t id() {
   Coroutine* c = Coroutine::current();
   return c != nullptr ? c->id() : 0;
+}
+
+std::string name() {
+  Coroutine* c = Coroutine::current();
+  return c != nullptr ? std::string(c->name()) : std::string();
 }
 
 bool inside() { return Coroutine::current() != nullptr; }

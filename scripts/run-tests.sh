@@ -39,6 +39,21 @@ for t in "$out"/test/*_test; do
     tail -1 "$log" | sed 's/^/   /'
   fi
 done
+# Packaging: install into a temporary prefix and build programs the way the README says. The
+# release library is what gets installed, so it runs with the release suites only.
+if [ "$flavour" = release ]; then
+  echo "== install_test.sh"
+  log="$out/test/install_test.log"
+  if timeout 600 "$root/test/install_test.sh" >"$log" 2>&1; then
+    passed=$((passed + 1))
+    tail -1 "$log" | sed 's/^/   /'
+  else
+    failed=$((failed + 1))
+    broken+=("install_test.sh")
+    tail -20 "$log"
+    echo "   (full log: $log)"
+  fi
+fi
 echo "== $flavour suites done"
 echo "tests: $passed passed, $failed failed"
 [ ${#broken[@]} -eq 0 ] || { echo "failing: ${broken[*]}"; exit 1; }

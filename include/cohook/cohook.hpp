@@ -30,6 +30,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "cohook/detail/config.hpp"
@@ -39,10 +40,14 @@ namespace cohook {
 
 class Coroutine;
 
+// Checked by go() and Runtime::spawn: a bad value throws std::invalid_argument, naming it.
 struct SpawnOptions {
-  std::size_t stack_size = 0;  // bytes; 0: COHOOK_STACK_SIZE, else 128 KiB
+  std::size_t stack_size = 0;  // bytes: 0 (COHOOK_STACK_SIZE, else 128 KiB) or 16 KiB to 1 GiB
   std::string name;            // shown in stack-overflow reports, dumps and traces
 };
+
+template <class T>
+class Future;  // cohook/future.hpp: the handle of a coroutine that returns a value
 
 // Owns a reference to a coroutine so that it can be joined. Destroying or detaching a handle
 // never waits and never kills the coroutine (unlike std::thread, no terminate).
@@ -66,11 +71,17 @@ class COHOOK_API JoinHandle {
   Coroutine* coroutine_ = nullptr;
 };
 
-// Starts fn as a new coroutine. Inside a Runtime, new coroutines are spread over its threads
-// (and never move once started); elsewhere it runs on the calling thread's scheduler. An
-// exception escaping fn is reported on stderr with the coroutine's id and name, then
+// Starts fn as a new coroutine. Call it from a coroutine: inside a Runtime, new coroutines are
+// spread over its threads (and never move once started); in a coroutine of a plain thread's own
+// scheduler (libco style), it runs there. From a thread that runs no coroutine it throws
+// std::logic_error: use Runtime::spawn to hand work to a Runtime from outside. An exception
+// escaping fn is reported on stderr with the coroutine's id, name and exception type, then
 // std::terminate is called, as for a std::thread.
 COHOOK_API JoinHandle go(std::function<void()> fn, SpawnOptions options = {});
+// fn returns a value: the Future carries it, or the exception fn threw, to join().
+template <class F>
+  requires(!std::is_void_v<std::invoke_result_t<std::decay_t<F>&>>)
+Future<std::invoke_result_t<std::decay_t<F>&>> go(F&& fn, SpawnOptions options = {});
 
 namespace this_coroutine {
 // Lets every other ready coroutine on this thread run once, then continues.
@@ -82,11 +93,15 @@ void sleep_for(std::chrono::duration<Rep, Period> duration) {
 }
 // 0 outside a coroutine.
 COHOOK_API std::uint64_t id();
+// SpawnOptions::name ("main" for Runtime::run's main_fn); empty outside a coroutine.
+COHOOK_API std::string name();
 COHOOK_API bool inside();
 }  // namespace this_coroutine
 
 // Scheduler threads. run() turns the calling thread into scheduler 0 and starts threads-1
-// more; it returns once main_fn and every coroutine started under it have finished.
+// more; it returns once main_fn and every coroutine started under it have finished. If main_fn
+// throws, run() still waits for the other coroutines (as a std::jthread scope or a TaskGroup
+// would), then rethrows main_fn's exception.
 class COHOOK_API Runtime {
  public:
   explicit Runtime(int threads = 0);  // 0: COHOOK_THREADS, else the number of cores
@@ -97,10 +112,20 @@ class COHOOK_API Runtime {
   void run(std::function<void()> main_fn);
   int threads() const { return threads_; }
 
+  // Starts fn as a coroutine of this runtime from any thread (a plain thread, a thread pool, a
+  // callback of another library) while run() is active: run() then also waits for it. The
+  // handle may be joined from any thread. Throws std::logic_error if run() is not active.
+  JoinHandle spawn(std::function<void()> fn, SpawnOptions options = {});
+  template <class F>
+    requires(!std::is_void_v<std::invoke_result_t<std::decay_t<F>&>>)
+  Future<std::invoke_result_t<std::decay_t<F>&>> spawn(F&& fn, SpawnOptions options = {});
+
   struct State;  // sched/runtime.cc
 
  private:
   int threads_;
+  std::mutex active_mutex_;  // guards active_ against run() ending while spawn() uses it
+  State* active_ = nullptr;  // while run() is active
 };
 
 class COHOOK_API Mutex {
@@ -155,7 +180,10 @@ class COHOOK_API CondVar {
   detail::WaitList waiters_;
 };
 
-// Counts outstanding work; wait() returns once the count is back to zero.
+// Counts outstanding work; wait() returns once the count is back to zero. More done() (or a
+// negative add()) than add() is a bug: it is reported on stderr and the program aborts, as Go
+// panics. For the common "start N, wait for all" shape, TaskGroup also rethrows the first
+// exception and waits in its destructor.
 // As Go's sync.WaitGroup, it may be destroyed as soon as wait() returns, even while the done()
 // that released the wait is still returning.
 class COHOOK_API WaitGroup {
@@ -170,86 +198,6 @@ class COHOOK_API WaitGroup {
   std::atomic<std::uint64_t> state_{0};
   detail::SpinLock queue_lock_;
   detail::WaitList waiters_;
-};
-
-// A typed queue between coroutines (and threads). capacity 0 is unbuffered: send() returns once
-// a receiver has taken the value. After close(), send() returns false and recv() drains what is
-// buffered, then returns nullopt.
-template <class T>
-class Channel {
- public:
-  explicit Channel(std::size_t capacity = 0) : capacity_(capacity) {}
-  Channel(const Channel&) = delete;
-  Channel& operator=(const Channel&) = delete;
-
-  bool send(T value) {
-    std::unique_lock<Mutex> lock(mutex_);
-    if (capacity_ > 0) {
-      can_send_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
-      if (closed_) return false;
-      items_.push_back(std::move(value));
-      can_recv_.notify_one();
-      return true;
-    }
-    // Unbuffered: one value in flight at a time; wait until a receiver takes ours.
-    can_send_.wait(lock, [&] { return closed_ || items_.empty(); });
-    if (closed_) return false;
-    items_.push_back(std::move(value));
-    std::uint64_t ticket = ++sent_;
-    can_recv_.notify_one();
-    taken_.wait(lock, [&] { return received_ >= ticket || closed_; });
-    if (received_ >= ticket) return true;
-    items_.clear();  // closed before anyone took it: the value was not delivered
-    return false;
-  }
-
-  std::optional<T> recv() {
-    std::unique_lock<Mutex> lock(mutex_);
-    can_recv_.wait(lock, [&] { return closed_ || !items_.empty(); });
-    return take(lock);
-  }
-
-  std::optional<T> try_recv() {
-    std::unique_lock<Mutex> lock(mutex_);
-    return take(lock);
-  }
-
-  void close() {
-    std::lock_guard<Mutex> lock(mutex_);
-    closed_ = true;
-    can_send_.notify_all();
-    can_recv_.notify_all();
-    taken_.notify_all();
-  }
-
-  bool closed() const {
-    std::lock_guard<Mutex> lock(mutex_);
-    return closed_;
-  }
-
- private:
-  std::optional<T> take(std::unique_lock<Mutex>&) {
-    if (items_.empty()) return std::nullopt;
-    if (capacity_ == 0 && closed_) return std::nullopt;  // its sender already reported failure
-    std::optional<T> value(std::move(items_.front()));
-    items_.pop_front();
-    if (capacity_ == 0) {
-      ++received_;
-      taken_.notify_all();
-    }
-    can_send_.notify_one();
-    return value;
-  }
-
-  const std::size_t capacity_;
-  mutable Mutex mutex_;
-  CondVar can_send_;
-  CondVar can_recv_;
-  CondVar taken_;
-  std::deque<T> items_;
-  std::uint64_t sent_ = 0;
-  std::uint64_t received_ = 0;
-  bool closed_ = false;
 };
 
 namespace detail {
@@ -280,3 +228,12 @@ class CoroutineLocal {
 };
 
 }  // namespace cohook
+
+#include "cohook/barrier.hpp"
+#include "cohook/channel.hpp"
+#include "cohook/future.hpp"
+#include "cohook/once.hpp"
+#include "cohook/select.hpp"
+#include "cohook/semaphore.hpp"
+#include "cohook/shared_mutex.hpp"
+#include "cohook/task_group.hpp"
