@@ -26,6 +26,14 @@ int default_thread_count() {
 // on a busy one (sched/work_stealing.cc). A started coroutine never moves.
 constexpr std::size_t kOverloaded = 64;
 
+// The scheduler with the shortest backlog, `preferred` on a tie.
+Scheduler& least_loaded(Runtime::State& runtime, Scheduler* preferred) {
+  Scheduler* best = preferred;
+  for (Scheduler* s : runtime.schedulers)
+    if (best == nullptr || s->backlog() < best->backlog()) best = s;
+  return *best;
+}
+
 Scheduler& placement_for_new_coroutine() {
   Scheduler* here = Scheduler::current();
   if (here == nullptr || Coroutine::current() == nullptr) {
@@ -37,10 +45,7 @@ Scheduler& placement_for_new_coroutine() {
   Runtime::State* runtime = here->runtime();
   if (runtime == nullptr || runtime->schedulers.size() < 2) return *here;
   if (here->backlog() < kOverloaded) return *here;
-  Scheduler* best = here;
-  for (Scheduler* s : runtime->schedulers)
-    if (s->backlog() < best->backlog()) best = s;
-  return *best;
+  return least_loaded(*runtime, here);
 }
 
 // Same range and wording as COHOOK_STACK_SIZE (sched/config.cc).
@@ -132,9 +137,8 @@ JoinHandle Runtime::spawn(std::function<void()> fn, SpawnOptions options) {
   if (state != nullptr) finishing = std::unique_lock<std::mutex>(state->finishing);
   if (state == nullptr || state->done.load(std::memory_order_acquire))
     throw std::logic_error("cohook::Runtime::spawn: the runtime is not running (call it while run() is active)");
-  unsigned n = state->next_placement.fetch_add(1, std::memory_order_relaxed);
-  Scheduler& target = *state->schedulers[n % state->schedulers.size()];
-  return JoinHandle(target.spawn(std::move(fn), options));
+  // From outside there is no caller's thread to keep work local to: the least loaded one.
+  return JoinHandle(least_loaded(*state, nullptr).spawn(std::move(fn), options));
 }
 
 JoinHandle go(std::function<void()> fn, SpawnOptions options) {
