@@ -8,6 +8,7 @@
 #include <typeinfo>
 
 #include "sched/baton.h"
+#include "sched/diag.h"
 #include "sched/scheduler.h"
 #include "sched/stack_overflow.h"
 #include "sched/wait_list.h"
@@ -75,7 +76,9 @@ void Coroutine::resume() {
   t_current_coroutine = this;
   state_.store(CoroutineState::kRunning, std::memory_order_relaxed);
   int saved_errno = errno;  // the resumer's errno is its own, whatever runs meanwhile
+  diag::note_switch(true);
   from.switch_to(*fiber_);
+  diag::note_switch(previous != nullptr);
   errno = saved_errno;
   t_current_coroutine = previous;
   if (state() == CoroutineState::kFinished) home_->on_finished(this);

@@ -125,6 +125,7 @@ class Coroutine {
 
  private:
   friend class Scheduler;
+  friend class DiagAccess;
   ~Coroutine();
 
   static void entry(void* self, void* transfer);
@@ -156,6 +157,7 @@ class Coroutine {
   bool hooks_enabled_ = true;
   const char* wait_what_ = nullptr;
   int wait_fd_ = -1;
+  std::int64_t parked_since_ms_ = 0;  // diag::coarse_now_ms() at the last park, for dumps
   void* user_data_ = nullptr;
   std::vector<LocalSlot> locals_;
 

@@ -6,6 +6,7 @@
 #include <new>
 #include <thread>
 
+#include "sched/diag.h"
 #include "sched/runtime_state.h"
 #include "sched/stack_overflow.h"
 
@@ -44,6 +45,7 @@ Scheduler& Scheduler::this_thread() {
 Scheduler::Scheduler() {
   if (t_scheduler == nullptr) t_scheduler = this;
   install_stack_overflow_handler();
+  diag::register_scheduler(this);
   static std::once_flag atfork_once;
   std::call_once(atfork_once, [] { ::pthread_atfork(nullptr, nullptr, &Scheduler::rebuild_after_fork); });
 }
@@ -58,6 +60,7 @@ void Scheduler::rebuild_after_fork() {
 }
 
 Scheduler::~Scheduler() {
+  diag::unregister_scheduler(this);
   if (t_scheduler == this) t_scheduler = nullptr;
   std::lock_guard<std::mutex> wait_for_remote_wakers(remote_mutex_);
 }
@@ -113,6 +116,7 @@ WakeReason Scheduler::park_until(std::uint64_t ticket, TimePoint deadline, const
     home->timers_.add(&timer);
   }
   self->wait_what_ = what;
+  self->parked_since_ms_ = diag::coarse_now_ms();
   if (self->armed_ticket_.load(std::memory_order_acquire) == ticket)
     self->state_.store(CoroutineState::kParked, std::memory_order_relaxed);
   self->switch_to_resumer();
@@ -219,6 +223,7 @@ int Scheduler::poll_timeout(int max_wait_ms) const {
 void Scheduler::run_once(int max_wait_ms) { run_round(max_wait_ms, false); }
 
 void Scheduler::run_round(int max_wait_ms, bool until_idle) {
+  diag::safe_point(this);
   drain_remote();
   run_ready();
   if (!timers_.empty()) timers_.fire_expired(Clock::now());

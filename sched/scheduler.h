@@ -100,6 +100,7 @@ class Scheduler {
 
  private:
   friend class Coroutine;
+  friend class DiagAccess;
 
   // pthread_atfork child handler: only the forking thread lives on; its scheduler keeps its
   // coroutines, with a poller of its own. Coroutines homed on other threads never run again.
