@@ -68,11 +68,17 @@ void load() {
 
 void walk(unw_cursor_t* cursor, StackTrace* out) {
   out->depth = 0;
-  do {
+  out->truncated = false;
+  for (;;) {
     unw_word_t ip = 0;
     if (g_unwinder.get_reg(cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
+    if (out->depth == StackTrace::kMaxFrames) {
+      out->truncated = true;
+      break;
+    }
     out->pc[out->depth++] = static_cast<std::uintptr_t>(ip);
-  } while (out->depth < StackTrace::kMaxFrames && g_unwinder.step(cursor) > 0);
+    if (g_unwinder.step(cursor) <= 0) break;
+  }
 }
 
 }  // namespace
@@ -190,9 +196,16 @@ void format_stack(const StackTrace& stack, const char* indent, std::string* out)
     // A return address points after its call, possibly past the end of a noreturn function.
     bool exact = i == 0 && stack.first_is_exact;
     append_symbol(stack.pc[i], exact, out);
+    // Deep recursion: one line for a run of the same return address.
+    int repeats = 0;
+    while (i + 1 < stack.depth && stack.pc[i + 1] == stack.pc[i]) {
+      ++i;
+      ++repeats;
+    }
+    if (repeats > 0) *out += " (and " + std::to_string(repeats) + " more frames of it)";
     *out += '\n';
   }
-  if (stack.depth == StackTrace::kMaxFrames) {
+  if (stack.truncated) {
     *out += indent;
     *out += "...\n";
   }

@@ -21,6 +21,7 @@ struct StackTrace {
   int depth = 0;
   // pc[0] is the faulting/interrupted instruction (a signal context), not a return address.
   bool first_is_exact = false;
+  bool truncated = false;  // more frames than kMaxFrames
   // Why depth is 0, when it is ("no unwinder", "on a shared stack").
   const char* missing = nullptr;
 
