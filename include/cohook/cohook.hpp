@@ -120,6 +120,7 @@ class COHOOK_API Mutex {
 
  private:
   std::atomic<std::uint32_t> state_{0};  // 0 free, 1 held (ownership is handed to waiters)
+  std::atomic<Coroutine*> owner_{nullptr};  // the holder, for lock-cycle reports (null: a plain thread)
   detail::SpinLock queue_lock_;
   detail::WaitList waiters_;
 };
