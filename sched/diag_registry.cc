@@ -16,6 +16,8 @@ std::atomic<bool> g_safe_point_requested{false};
 
 struct CaptureRequest {
   const std::vector<std::uint64_t>* only_ids = nullptr;
+  bool describe = true;
+  std::vector<SchedulerState> states;
   std::mutex mutex;
   std::condition_variable answered;
   int outstanding = 0;
@@ -74,8 +76,17 @@ void serve(SchedulerSlot* slot, Scheduler* scheduler) {
   CaptureRequest* request = slot->request.exchange(nullptr, std::memory_order_acq_rel);
   if (request == nullptr) return;
   std::vector<CoroutineRecord> mine;
-  if (scheduler != nullptr) describe_scheduler(*scheduler, slot->index, request->only_ids, &mine);
+  if (scheduler != nullptr && request->describe) describe_scheduler(*scheduler, slot->index, request->only_ids, &mine);
+  SchedulerState state;
+  state.index = slot->index;
+  if (scheduler != nullptr) {
+    state.idle = DiagAccess::idle_with_nothing_to_wake(*scheduler);
+    state.switch_epoch = t_switch_epoch.load(std::memory_order_relaxed);
+    state.live = scheduler->live_coroutines();
+    state.in_runtime = scheduler->runtime() != nullptr;
+  }
   std::lock_guard<std::mutex> lock(request->mutex);
+  if (scheduler != nullptr) request->states.push_back(state);
   for (CoroutineRecord& r : mine) request->records.push_back(std::move(r));
   --request->outstanding;
   request->answered.notify_all();
@@ -135,10 +146,11 @@ void serve_safe_point(Scheduler* scheduler) {
   serve(slot, slot->scheduler == scheduler ? scheduler : nullptr);
 }
 
-Collection collect(const std::vector<std::uint64_t>* only_ids, std::chrono::milliseconds patience) {
+Collection collect(const std::vector<std::uint64_t>* only_ids, std::chrono::milliseconds patience, bool describe) {
   std::lock_guard<std::mutex> one_at_a_time(g_collect_mutex);
   CaptureRequest request;
   request.only_ids = only_ids;
+  request.describe = describe;
   Collection result;
   std::vector<SchedulerSlot*> asked;
   SchedulerSlot* own = t_slot;
@@ -155,7 +167,14 @@ Collection collect(const std::vector<std::uint64_t>* only_ids, std::chrono::mill
     for (SchedulerSlot* s : asked) s->scheduler->wake();
   }
   // Our own thread is at a safe point by definition: we are its running code.
-  if (own != nullptr) describe_scheduler(*own->scheduler, own->index, only_ids, &result.records);
+  if (own != nullptr) {
+    if (describe) describe_scheduler(*own->scheduler, own->index, only_ids, &result.records);
+    SchedulerState state;  // busy: it is running us
+    state.index = own->index;
+    state.live = own->scheduler->live_coroutines();
+    state.in_runtime = own->scheduler->runtime() != nullptr;
+    result.states.push_back(state);
+  }
 
   std::unique_lock<std::mutex> lock(request.mutex);
   request.answered.wait_for(lock, patience, [&] { return request.outstanding == 0; });
@@ -182,6 +201,7 @@ Collection collect(const std::vector<std::uint64_t>* only_ids, std::chrono::mill
   lock.lock();
   request.answered.wait(lock, [&] { return request.outstanding == 0; });
   for (CoroutineRecord& r : request.records) result.records.push_back(std::move(r));
+  for (SchedulerState& s : request.states) result.states.push_back(s);
   return result;
 }
 

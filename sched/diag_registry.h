@@ -48,8 +48,18 @@ struct SchedulerSlot {
   StackTrace hog_stack;
 };
 
+// What a scheduler said about itself at its safe point (for the global deadlock check).
+struct SchedulerState {
+  int index = 0;
+  bool idle = false;  // nothing ready, no timer, no fd wait, no wake-up pending
+  std::uint64_t switch_epoch = 0;
+  std::size_t live = 0;
+  bool in_runtime = false;
+};
+
 struct Collection {
   std::vector<CoroutineRecord> records;
+  std::vector<SchedulerState> states;
   std::vector<std::string> silent;  // schedulers that did not answer, described
   int threads = 0;
 };
@@ -57,7 +67,9 @@ struct Collection {
 // Describes the coroutines of every scheduler; `only_ids` (if not null) limits it to those.
 // The caller's own scheduler (if any) is described directly. Waits at most `patience` for the
 // others. Not from a signal handler.
-Collection collect(const std::vector<std::uint64_t>* only_ids, std::chrono::milliseconds patience);
+// With describe false, only `states` is filled (cheap: no unwinding).
+Collection collect(const std::vector<std::uint64_t>* only_ids, std::chrono::milliseconds patience,
+                   bool describe = true);
 
 // Runs fn(slot) for every registered scheduler, under the registry lock (fn must not block).
 template <class Fn>

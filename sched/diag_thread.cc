@@ -18,6 +18,7 @@
 #include "sched/diag.h"
 #include "sched/diag_registry.h"
 #include "sched/dump.h"
+#include "sched/global_deadlock.h"
 
 namespace cohook::diag {
 
@@ -165,8 +166,12 @@ void watch_for_hogs(int hog_ms) {
 
 void thread_main() {
   int hog_ms = config().hog_report_ms;
-  int period_ms = hog_ms > 0 ? std::max(5, hog_ms / 4) : -1;
+  int hog_period_ms = hog_ms > 0 ? std::max(5, hog_ms / 4) : -1;
+  std::int64_t next_deadlock_check = 0;
   for (;;) {
+    int deadlock_ms = global_deadlock_period_ms();
+    int period_ms = hog_period_ms;
+    if (deadlock_ms > 0 && (period_ms < 0 || deadlock_ms < period_ms)) period_ms = deadlock_ms;
     pollfd entry{g_event_fd, POLLIN, 0};
     timespec period{period_ms / 1000, (period_ms % 1000) * 1'000'000L};
     long n = ::syscall(SYS_ppoll, &entry, 1, period_ms >= 0 ? &period : nullptr, nullptr, 8);
@@ -186,6 +191,10 @@ void thread_main() {
       job();
     }
     if (hog_ms > 0) watch_for_hogs(hog_ms);
+    if (deadlock_ms > 0 && coarse_now_ms() >= next_deadlock_check) {
+      next_deadlock_check = coarse_now_ms() + deadlock_ms;
+      check_global_deadlock();
+    }
   }
 }
 
