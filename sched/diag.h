@@ -23,6 +23,16 @@ inline std::int64_t coarse_now_ms() {
   return static_cast<std::int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1'000'000;
 }
 
+// The diagnostics thread's clock, refreshed at each of its rounds (every COHOOK_HOG_REPORT/4
+// ms) while the hog watchdog runs; 0 when it does not.
+extern std::atomic<std::int64_t> g_tick_ms;
+// "Now" for the park path: a load when the watchdog ticks (a clock read measured 15 ns on the
+// development VM, a park a few hundred), else the coarse clock.
+inline std::int64_t park_clock_ms() {
+  std::int64_t tick = g_tick_ms.load(std::memory_order_relaxed);
+  return tick != 0 ? tick : coarse_now_ms();
+}
+
 // Per-thread switch count for the hog watchdog: bumped by 2 at every switch, low bit set while a
 // coroutine runs. Read by the watchdog thread, written only by its own thread.
 extern constinit thread_local std::atomic<std::uint64_t> t_switch_epoch __attribute__((tls_model("initial-exec")));

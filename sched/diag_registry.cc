@@ -13,6 +13,7 @@ namespace cohook::diag {
 
 constinit thread_local std::atomic<std::uint64_t> t_switch_epoch __attribute__((tls_model("initial-exec"))){0};
 std::atomic<bool> g_safe_point_requested{false};
+std::atomic<std::int64_t> g_tick_ms{0};
 
 struct CaptureRequest {
   const std::vector<std::uint64_t>* only_ids = nullptr;
@@ -47,7 +48,7 @@ void describe(Coroutine* c, int thread_index, std::vector<CoroutineRecord>* out)
     r.wait_what = c->wait_what();
     r.wait_fd = c->wait_fd();
     std::int64_t since = DiagAccess::parked_since_ms(*c);
-    if (since > 0) r.parked_ms = std::max<std::int64_t>(0, coarse_now_ms() - since);
+    if (since > 0) r.parked_ms = std::max<std::int64_t>(0, park_clock_ms() - since);
   }
   if (c == Coroutine::current()) {
     r.current = true;

@@ -190,7 +190,10 @@ void thread_main() {
       }
       job();
     }
-    if (hog_ms > 0) watch_for_hogs(hog_ms);
+    if (hog_ms > 0) {
+      g_tick_ms.store(coarse_now_ms(), std::memory_order_relaxed);
+      watch_for_hogs(hog_ms);
+    }
     if (deadlock_ms > 0 && coarse_now_ms() >= next_deadlock_check) {
       next_deadlock_check = coarse_now_ms() + deadlock_ms;
       check_global_deadlock();
@@ -208,6 +211,7 @@ void after_fork_in_child() {
     if (old >= 0) sys::close(old);
     // The next safe point starts a new one (serve_safe_point calls ensure_diag_thread).
     g_restart_after_fork = true;
+    g_tick_ms.store(0, std::memory_order_relaxed);  // nobody ticks until the thread is back
     g_safe_point_requested.store(true, std::memory_order_relaxed);
   }
   new (&g_jobs) std::deque<std::function<void()>>();

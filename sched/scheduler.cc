@@ -116,7 +116,7 @@ WakeReason Scheduler::park_until(std::uint64_t ticket, TimePoint deadline, const
     home->timers_.add(&timer);
   }
   self->wait_what_ = what;
-  self->parked_since_ms_ = diag::coarse_now_ms();
+  self->parked_since_ms_ = diag::park_clock_ms();
   if (self->armed_ticket_.load(std::memory_order_acquire) == ticket)
     self->state_.store(CoroutineState::kParked, std::memory_order_relaxed);
   self->switch_to_resumer();
