@@ -33,13 +33,14 @@ int hog_signal() { return SIGRTMAX - 1; }
 std::mutex g_thread_mutex;
 bool g_thread_running = false;
 bool g_restart_after_fork = false;
-int g_event_fd = -1;
+std::atomic<int> g_event_fd{-1};  // read by the signal handler
 std::atomic<bool> g_dump_signalled{false};
 std::deque<std::function<void()>> g_jobs;  // under g_thread_mutex
 
 void kick() {
   std::uint64_t one = 1;
-  if (g_event_fd >= 0) (void)!sys::write(g_event_fd, &one, sizeof one);
+  int fd = g_event_fd.load(std::memory_order_relaxed);
+  if (fd >= 0) (void)!sys::write(fd, &one, sizeof one);
 }
 
 void on_dump_signal(int) {
@@ -172,12 +173,17 @@ void thread_main() {
     int deadlock_ms = global_deadlock_period_ms();
     int period_ms = hog_period_ms;
     if (deadlock_ms > 0 && (period_ms < 0 || deadlock_ms < period_ms)) period_ms = deadlock_ms;
-    pollfd entry{g_event_fd, POLLIN, 0};
+    pollfd entry{g_event_fd.load(std::memory_order_relaxed), POLLIN, 0};
     timespec period{period_ms / 1000, (period_ms % 1000) * 1'000'000L};
     long n = ::syscall(SYS_ppoll, &entry, 1, period_ms >= 0 ? &period : nullptr, nullptr, 8);
-    if (n > 0) {
+    if (n > 0 && (entry.revents & POLLNVAL)) {
+      // The program closed our eventfd (daemons close every fd they did not open): make another,
+      // or this loop would spin.
+      std::lock_guard<std::mutex> lock(g_thread_mutex);
+      g_event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    } else if (n > 0) {
       std::uint64_t count;
-      (void)!sys::read(g_event_fd, &count, sizeof count);
+      (void)!sys::read(entry.fd, &count, sizeof count);
     }
     if (g_dump_signalled.exchange(false, std::memory_order_relaxed)) signal_dump();
     for (;;) {
@@ -206,8 +212,7 @@ void after_fork_in_child() {
   new (&g_thread_mutex) std::mutex();
   if (g_thread_running) {
     g_thread_running = false;
-    int old = g_event_fd;
-    g_event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int old = g_event_fd.exchange(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (old >= 0) sys::close(old);
     // The next safe point starts a new one (serve_safe_point calls ensure_diag_thread).
     g_restart_after_fork = true;
