@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>

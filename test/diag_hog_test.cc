@@ -2,7 +2,6 @@
 // yielding is reported once, with its stack; one that yields often is not.
 #include <atomic>
 #include <chrono>
-#include <regex>
 #include <string>
 #include <thread>
 
