@@ -28,7 +28,8 @@ struct CaptureRequest {
 namespace {
 
 std::mutex g_registry_mutex;
-std::vector<SchedulerSlot*> g_slots;
+// Never destroyed: the diagnostics thread may still walk it while exit runs static destructors.
+std::vector<SchedulerSlot*>& g_slots = *new std::vector<SchedulerSlot*>;
 int g_next_index = 0;
 thread_local SchedulerSlot* t_slot = nullptr;
 // One collection at a time: requests of two would race for the same slots.

@@ -35,7 +35,8 @@ bool g_thread_running = false;
 bool g_restart_after_fork = false;
 std::atomic<int> g_event_fd{-1};  // read by the signal handler
 std::atomic<bool> g_dump_signalled{false};
-std::deque<std::function<void()>> g_jobs;  // under g_thread_mutex
+// Under g_thread_mutex. Never destroyed: the thread outlives static destructors at exit.
+std::deque<std::function<void()>>& g_jobs = *new std::deque<std::function<void()>>;
 
 void kick() {
   std::uint64_t one = 1;

@@ -16,8 +16,9 @@ namespace {
 
 std::atomic<int> g_period_ms{-1};
 std::atomic<bool (*)()> g_outside_work{nullptr};
-// The previous check's view (diagnostics thread only).
-std::vector<SchedulerState> g_previous;
+// The previous check's view (diagnostics thread only). Never destroyed: the thread outlives
+// static destructors at exit.
+std::vector<SchedulerState>& g_previous = *new std::vector<SchedulerState>;
 
 bool all_asleep(const Collection& c) {
   if (!c.silent.empty() || c.states.empty()) return false;
