@@ -41,6 +41,7 @@ struct SchedulerSlot {
   // Hog watchdog state (diagnostics thread and the hog signal handler; see diag_thread.cc).
   std::uint64_t seen_epoch = 0;
   std::int64_t seen_since_ms = 0;
+  std::int64_t seen_cpu_ms = 0;  // the thread's CPU time when the stretch was first seen
   std::uint64_t reported_epoch = 0;
   std::atomic<int> hog_capture{0};  // 1: asked, 2: captured
   std::uint64_t hog_id = 0;

@@ -109,6 +109,14 @@ struct HogReport {
   StackTrace stack;
 };
 
+// CPU time the thread has used, in ms (-1 if unknown).
+std::int64_t thread_cpu_ms(pthread_t thread) {
+  clockid_t clock;
+  timespec used;
+  if (::pthread_getcpuclockid(thread, &clock) != 0 || ::clock_gettime(clock, &used) != 0) return -1;
+  return static_cast<std::int64_t>(used.tv_sec) * 1000 + used.tv_nsec / 1'000'000;
+}
+
 void watch_for_hogs(int hog_ms) {
   std::vector<HogReport> reports;
   std::int64_t now = coarse_now_ms();
@@ -118,10 +126,15 @@ void watch_for_hogs(int hog_ms) {
     if (epoch != slot->seen_epoch) {
       slot->seen_epoch = epoch;
       slot->seen_since_ms = now;
+      slot->seen_cpu_ms = (epoch & 1) ? thread_cpu_ms(slot->thread) : -1;
       continue;
     }
     bool coroutine_running = epoch & 1;
     if (!coroutine_running || slot->reported_epoch == epoch || now - slot->seen_since_ms < hog_ms) continue;
+    // Wall time alone would blame a coroutine whose thread the kernel did not run (an
+    // overloaded machine): it must also have used most of that time on the CPU.
+    std::int64_t cpu = thread_cpu_ms(slot->thread);
+    if (slot->seen_cpu_ms < 0 || cpu < 0 || cpu - slot->seen_cpu_ms < hog_ms / 2) continue;
     slot->reported_epoch = epoch;  // once per stretch
     // Its stack can only be read on its own thread: ask it, with a signal, and wait a little.
     slot->hog_capture.store(1, std::memory_order_release);
