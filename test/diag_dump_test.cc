@@ -106,20 +106,31 @@ TEST(DiagDumpTest, DumpSignalPrintsTheDumpOnStderr) {
   EXPECT_TRUE(std::regex_search(err.text, std::regex("\\[parked on join, [0-9]+ ms\\]: #[0-9]+ 'main'"))) << err.text;
 }
 
+[[gnu::noinline]] void wait_at_the_gate(Channel<int>& gate, std::atomic<int>& arrived) {
+  arrived.fetch_add(1);
+  (void)gate.recv();  // parks until the channel is closed
+}
+
 TEST(DiagDumpTest, TenThousandCoroutinesGroupIntoAFewLines) {
   std::string text;
   Runtime runtime(2);
   runtime.run([&] {
+    Channel<int> gate(1);
+    std::atomic<int> arrived{0};
     std::vector<JoinHandle> handles;
     for (int i = 0; i < 10000; ++i)
-      handles.push_back(go([] { sleeper_naps_in_here(); }, {16 * 1024, "many"}));
-    settle();
+      handles.push_back(go([&] { wait_at_the_gate(gate, arrived); }, {16 * 1024, "many"}));
+    // Every one has started; the last may still be on its way into the park, which a dump
+    // waits for (it describes a thread only between two runs of coroutines).
+    while (arrived.load() < 10000) this_coroutine::sleep_for(10ms);
     std::ostringstream out;
     dump(out);
     text = out.str();
+    gate.close();
     for (JoinHandle& h : handles) h.join();
   });
-  EXPECT_TRUE(std::regex_search(text, std::regex("10000 coroutines \\[parked on sleep"))) << text.substr(0, 4000);
+  EXPECT_TRUE(std::regex_search(text, std::regex("10000 coroutines \\[parked on [a-z]+, "))) << text.substr(0, 4000);
+  EXPECT_NE(text.find("wait_at_the_gate("), std::string::npos) << text.substr(0, 4000);
   std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
   EXPECT_LT(lines, 100u) << text.substr(0, 4000);
 }
