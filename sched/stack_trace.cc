@@ -39,6 +39,9 @@ struct Unwinder {
 };
 
 Unwinder g_unwinder;
+// libunwind's own caches are locked in ways ThreadSanitizer cannot see (it is not instrumented):
+// unwinds outside signal handlers take this lock, which it can.
+std::mutex g_unwind_mutex;
 std::atomic<bool> g_loaded{false};
 std::once_flag g_load_once;
 
@@ -122,6 +125,7 @@ void capture_suspended(const coctx::Fiber& fiber, StackTrace* out) {
   regs[REG_RIP] = static_cast<greg_t>(saved[7]);
   regs[REG_RSP] = static_cast<greg_t>(reinterpret_cast<std::uintptr_t>(saved + 8));
   unw_cursor_t cursor;
+  std::lock_guard<std::mutex> lock(g_unwind_mutex);
   if (g_unwinder.init_local(&cursor, &uc) < 0) {
     out->missing = "not unwound: libunwind refused the saved context";
     return;
@@ -157,6 +161,7 @@ void capture_here(StackTrace* out) {
   }
   unw_context_t uc;
   unw_cursor_t cursor;
+  std::lock_guard<std::mutex> lock(g_unwind_mutex);
   if (g_unwinder.getcontext(&uc) < 0 || g_unwinder.init_local(&cursor, &uc) < 0) {
     out->missing = "not unwound: libunwind refused this context";
     return;
