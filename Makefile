@@ -120,6 +120,9 @@ $(OUT)/app/%.o: %.cc | deps
 # libco programs include "co_routine.h" unchanged: give them the compat include path.
 $(OUT)/app/examples/libco_%.o: APP_CXXFLAGS += -Iinclude/cohook/compat
 
+# Built as Debian builds its packages: read, recv, poll... compile to the __*_chk entry points.
+$(OUT)/app/test/hook_fortify_test.o: APP_CXXFLAGS += -D_FORTIFY_SOURCE=2
+
 # Tests that drive third-party client libraries also link those libraries.
 $(OUT)/test/real_library_test: EXTRA_LIBS := -lcurl -lhiredis -lssl -lcrypto
 

@@ -1,9 +1,13 @@
 #include "hook/blocking_call.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <chrono>
 
+#include "hook/nonblocking_window.h"
 #include "hook/real_functions.h"
 #include "poller/poller.h"
 #include "sched/scheduler.h"
@@ -26,9 +30,42 @@ int poll_timeout_ms(TimePoint deadline) {
 
 }  // namespace
 
+TimePoint BlockingCall::wait_deadline() {
+  if (deadline_known_) return deadline_;
+  deadline_known_ = true;
+  // Asked now, not remembered from setsockopt: a timeout set through a dup, or before the fd was
+  // inherited, is the socket's all the same. {0, 0} means no timeout, as in socket(7).
+  int saved_errno = errno;
+  timeval value{};
+  socklen_t length = sizeof value;
+  int option = direction == Direction::kRead ? SO_RCVTIMEO : SO_SNDTIMEO;
+  if (real_functions.getsockopt(fd, SOL_SOCKET, option, &value, &length) == 0 && (value.tv_sec > 0 || value.tv_usec > 0)) {
+    deadline_ = deadline_after(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(value.tv_sec) +
+                                                                          std::chrono::microseconds(value.tv_usec)));
+  }
+  errno = saved_errno;
+  return deadline_;
+}
+
+bool BlockingCall::user_wants_eagain() {
+  if (!flags_known_) {
+    int saved_errno = errno;
+    int flags = file_status_flags(fd);
+    errno = saved_errno;
+    user_nonblocking_ = flags < 0 || (flags & O_NONBLOCK) != 0;
+    flags_known_ = true;
+  }
+  return user_nonblocking_;
+}
+
 bool wait_in_coroutine(BlockingCall& call) {
+  // signal(7): with SA_RESTART a socket call is restarted unless it has a timeout.
+  InterruptibleCall interruptible(/*restartable=*/call.wait_deadline() == kNoDeadline);
   WakeReason reason = Scheduler::wait_fd(call.fd, interest_of(call.direction), call.wait_deadline(), call.what);
   switch (reason) {
+    case WakeReason::kInterrupted:
+      errno = EINTR;  // a handler without SA_RESTART ran (or one with it, and a timeout is set)
+      return false;
     case WakeReason::kTimeout:
       errno = EAGAIN;
       return false;
@@ -38,8 +75,13 @@ bool wait_in_coroutine(BlockingCall& call) {
       errno = EBADF;
       return false;
     case WakeReason::kNone:
-      // epoll refused the file; waiting in poll() blocks the thread but keeps libc's result.
-      if (errno == EPERM) return wait_on_plain_thread(call);
+      if (errno == EPERM) {
+        // epoll refused the file: the number names a regular file now (it was reused behind our
+        // back). Remember that, and let this call block the thread as libc's would.
+        FdTable::instance().reclassify(call.fd, FdKind::kNotPollable);
+        call.blocking_fallback = true;
+        return wait_on_plain_thread(call);
+      }
       return false;
     default:
       return true;

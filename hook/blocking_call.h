@@ -1,15 +1,20 @@
-// How a hooked call that libc would block in is made cooperative.
+// How a hooked call that libc would block in is made cooperative, without ever leaving an
+// O_NONBLOCK of cohook's own on the file.
 //
-// The real call is always tried first. If it fails with EAGAIN only because cohook made the fd
-// non-blocking (the user did not ask for O_NONBLOCK), the call waits for readiness and tries
-// again, until it succeeds, fails otherwise, or the socket's SO_RCVTIMEO/SO_SNDTIMEO passes
-// (then -1/EAGAIN, as socket(7) specifies). Inside a coroutine the wait parks the coroutine; on
-// a plain thread (an fd that a coroutine used before) it blocks in the real poll(), which is what
-// the blocking libc call would have done.
+// Outside a coroutine every hook is the real call and nothing here runs. Inside one, each attempt
+// is made non-blocking by itself: MSG_DONTWAIT for the socket calls, preadv2/pwritev2 with
+// RWF_NOWAIT for read/write and their vectored forms (io_hooks.cc says what happens where the
+// kernel lacks it), and a window of one system call for accept, connect and sendfile
+// (nonblocking_window.h). When an attempt fails with EAGAIN the call is about to park, and only
+// then asks the kernel what the user asked for, so a setting made through any descriptor of the
+// same file counts:
+//  - O_NONBLOCK (F_GETFL): the user wants EAGAIN, which is returned;
+//  - SO_RCVTIMEO / SO_SNDTIMEO (getsockopt): the deadline of the whole call, after which it
+//    fails with EAGAIN as socket(7) says (a transfer that had started returns its count).
+// Otherwise the coroutine parks until the fd is ready and tries again.
 //
-// Signals: a parked coroutine is not interrupted by a signal (there is no EINTR from a parked
-// call); the handler runs on whatever the thread is doing and the call keeps waiting, as if
-// every handler had SA_RESTART. The plain-thread wait behaves the same way.
+// Signals (signal(7), hook/signal_hooks.h): a handled signal ends a coroutine's wait with EINTR
+// unless the handler has SA_RESTART and the socket has no timeout (wait_in_coroutine).
 #pragma once
 
 #include <sys/types.h>
@@ -25,130 +30,80 @@ namespace cohook::hook {
 
 inline bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 
-// One blocking call in progress: its deadline is computed once, on the first wait, so that a
-// call made of several attempts (a write that goes out in pieces) honours one timeout in all.
+// One blocking call in progress. What it learns from the kernel (the user's O_NONBLOCK, the
+// socket timeout) is asked once, when it first has to park, so a call made of several attempts
+// (a write that goes out in pieces) honours one timeout in all.
 struct BlockingCall {
   BlockingCall(int fd, Direction direction, const char* what) : fd(fd), direction(direction), what(what) {}
 
   const int fd;
   const Direction direction;
   const char* const what;  // shown in dumps and traces: "read", "accept"...
-  bool deadline_known = false;
-  TimePoint deadline = kNoDeadline;
+  // epoll refused the file (a number reused behind cohook's back for a regular file): attempts
+  // that can should make the plain blocking call from now on.
+  bool blocking_fallback = false;
 
-  TimePoint wait_deadline() {
-    if (!deadline_known) {
-      deadline = FdTable::instance().deadline_from_now(fd, direction);
-      deadline_known = true;
-    }
-    return deadline;
-  }
+  // The deadline from SO_RCVTIMEO (reads) or SO_SNDTIMEO (writes, connect); kNoDeadline for
+  // none or for a file that is not a socket.
+  TimePoint wait_deadline();
+  // Whether the file is non-blocking by the user's choice (F_GETFL, read once).
+  bool user_wants_eagain();
+  // The file is known not to be a socket: no timeout to ask for.
+  void not_a_socket() { deadline_known_ = true; }
+
+ private:
+  bool deadline_known_ = false;
+  bool flags_known_ = false;
+  bool user_nonblocking_ = false;
+  TimePoint deadline_ = kNoDeadline;
 };
 
 // Wait until the fd may be ready for call.direction. True: try again. False: give up, errno set
 // (EAGAIN: the deadline passed; EBADF: the fd was closed while we waited).
 bool wait_in_coroutine(BlockingCall& call);
+// The same in the real poll(), blocking the thread: for a file epoll cannot watch.
 bool wait_on_plain_thread(BlockingCall& call);
 
-// Whether EAGAIN (or a short transfer) on this fd should be waited out, in the current context.
-// Inside a coroutine this prepares the fd (classifies it, makes it non-blocking for cohook).
-inline bool should_wait(int fd, bool in_coroutine) {
-  if (in_coroutine) return FdTable::instance().prepare_for_coroutine(fd).waits_for_readiness();
-  return FdTable::instance().state(fd).waits_for_readiness();
-}
-
-// Attempts until the attempt does not fail with EAGAIN, waiting in between. The first attempt has
-// been made already when `already_failed` is true.
+// Repeats a non-blocking attempt until it does not fail with EAGAIN, parking in between, unless
+// the user made the file non-blocking (then the EAGAIN is theirs). With `first_failed`, the
+// caller's own first attempt has just failed with EAGAIN, and the loop starts by parking.
 template <class Attempt>
-auto retry_until_ready(BlockingCall& call, bool in_coroutine, bool already_failed, Attempt& attempt)
-    -> decltype(attempt()) {
-  if (!already_failed) {
-    auto result = attempt();
-    if (result >= 0 || !would_block(errno)) return result;
-  }
+auto park_between_attempts(BlockingCall& call, Attempt&& attempt, bool first_failed = false) -> decltype(attempt()) {
   for (;;) {
-    bool retry = in_coroutine ? wait_in_coroutine(call) : wait_on_plain_thread(call);
-    if (!retry) return -1;
-    auto result = attempt();
-    if (result >= 0 || !would_block(errno)) return result;
+    decltype(attempt()) result = -1;
+    if (first_failed) {
+      first_failed = false;
+    } else {
+      result = attempt();
+      if (result >= 0 || !would_block(errno)) return result;
+    }
+    if (call.user_wants_eagain()) {
+      errno = EAGAIN;
+      return result;
+    }
+    if (!wait_in_coroutine(call)) return -1;
   }
 }
 
-// The slow paths, kept out of line so that the pass-through stays a handful of instructions.
-template <class Attempt>
-[[gnu::noinline]] auto blocking_call_after_failure(BlockingCall call, Attempt& attempt, decltype(attempt()) result)
-    -> decltype(attempt()) {
-  if (!would_block(errno) || !should_wait(call.fd, false)) return result;
-  return retry_until_ready(call, false, true, attempt);
-}
-
-template <class Attempt>
-[[gnu::noinline]] auto blocking_call_in_coroutine(BlockingCall& call, Attempt& attempt) -> decltype(attempt()) {
-  if (!should_wait(call.fd, true)) return attempt();
-  return retry_until_ready(call, true, false, attempt);
-}
-
-// A call that libc would block in until fd is ready: read, accept, recv, send...
-template <class Attempt>
-inline auto blocking_call(int fd, Direction direction, const char* what, Attempt attempt) -> decltype(attempt()) {
-  if (cooperating_coroutine() == nullptr) {
-    auto result = attempt();
-    if (result < 0) [[unlikely]] return blocking_call_after_failure(BlockingCall(fd, direction, what), attempt, result);
-    return result;
-  }
-  BlockingCall call(fd, direction, what);
-  return blocking_call_in_coroutine(call, attempt);
-}
-
-template <class Attempt>
-auto blocking_call(BlockingCall& call, Attempt attempt) -> decltype(attempt()) {
-  if (cooperating_coroutine() == nullptr) {
-    auto result = attempt();
-    if (result < 0 && would_block(errno) && should_wait(call.fd, false)) return retry_until_ready(call, false, true, attempt);
-    return result;
-  }
-  return blocking_call_in_coroutine(call, attempt);
-}
-
-// The rest of a write that went out in part (see write_all).
+// A write that libc completes in full on a blocking file (stream socket, pipe): write, writev,
+// send, sendto, sendmsg, sendfile. attempt_from(offset) sends, without blocking, what is left
+// from byte `offset`. On an error after some bytes went out, the count is returned and errno left
+// alone, as the kernel does; on the user's non-blocking file a short write is final.
 template <class AttemptFrom>
-[[gnu::noinline]] ssize_t write_rest(int fd, const char* what, std::size_t total, ssize_t first, AttemptFrom& attempt_from) {
-  BlockingCall call(fd, Direction::kWrite, what);
-  if (first < 0) {
-    auto attempt = [&] { return attempt_from(0); };
-    first = blocking_call_after_failure(call, attempt, first);
-    if (first < 0 || static_cast<std::size_t>(first) >= total) return first;
-  }
-  // A short write is final for the user's non-blocking fd (and for anything cohook left alone).
-  bool in_coroutine = cooperating_coroutine() != nullptr;
-  if (!should_wait(fd, in_coroutine)) return first;
-  std::size_t done = static_cast<std::size_t>(first);
+ssize_t write_all_in_coroutine(BlockingCall& call, std::size_t total, AttemptFrom&& attempt_from) {
   int saved_errno = errno;
-  while (done < total) {
-    auto rest = [&] { return attempt_from(done); };
-    ssize_t result = retry_until_ready(call, in_coroutine, false, rest);
-    if (result <= 0) break;
+  std::size_t done = 0;
+  for (;;) {
+    ssize_t result = park_between_attempts(call, [&] { return attempt_from(done); });
+    if (result < 0) {
+      if (done == 0) return result;
+      break;
+    }
     done += static_cast<std::size_t>(result);
+    if (result == 0 || done >= total || call.user_wants_eagain()) break;
   }
   errno = saved_errno;
   return static_cast<ssize_t>(done);
-}
-
-// A write that libc completes in full on a blocking fd (stream socket, pipe): write, writev,
-// send, sendto, sendmsg. attempt_from(offset) sends what is left from byte `offset`. On an error
-// after some bytes went out, the count is returned and errno left alone, as the kernel does.
-template <class AttemptFrom>
-inline ssize_t write_all(int fd, const char* what, std::size_t total, AttemptFrom attempt_from) {
-  if (cooperating_coroutine() == nullptr) {
-    ssize_t first = attempt_from(0);
-    if (first >= 0 && static_cast<std::size_t>(first) >= total) [[likely]] return first;
-    return write_rest(fd, what, total, first, attempt_from);
-  }
-  BlockingCall call(fd, Direction::kWrite, what);
-  auto attempt = [&] { return attempt_from(0); };
-  ssize_t first = blocking_call_in_coroutine(call, attempt);
-  if (first < 0 || static_cast<std::size_t>(first) >= total) return first;
-  return write_rest(fd, what, total, first, attempt_from);
 }
 
 }  // namespace cohook::hook

@@ -1,20 +1,29 @@
-// connect, accept and accept4: the calls that set up stream connections.
+// connect, accept and accept4: the calls that set up stream connections. Outside a coroutine they
+// are the real calls. Inside one, neither has a per-call non-blocking form, so each attempt runs
+// in a window of O_NONBLOCK that lasts exactly that one system call (nonblocking_window.h says
+// why that and not poll-then-accept, and what others can see meanwhile).
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
 
 #include "hook/blocking_call.h"
 #include "hook/fd_table.h"
 #include "hook/interpose.h"
 #include "hook/link_anchors.h"
+#include "hook/nonblocking_window.h"
 #include "hook/real_functions.h"
 #include "poller/poller.h"
+#include "sched/scheduler.h"
 
 using cohook::hook::BlockingCall;
 using cohook::hook::cooperating_coroutine;
 using cohook::hook::Direction;
 using cohook::hook::FdKind;
 using cohook::hook::FdTable;
+using cohook::hook::NonblockingWindow;
 using cohook::hook::real_functions;
 
 namespace {
@@ -26,19 +35,17 @@ bool connect_finished(int fd) {
 
 // The rest of a blocking connect that the non-blocking one left in progress: wait until the
 // socket is writable, then report the outcome from SO_ERROR, as the kernel does.
-int finish_connect(int fd, bool in_coroutine) {
-  BlockingCall call(fd, Direction::kWrite, "connect");  // SO_SNDTIMEO bounds connect on Linux
+int finish_connect(BlockingCall& call) {
   do {
-    bool ready = in_coroutine ? cohook::hook::wait_in_coroutine(call) : cohook::hook::wait_on_plain_thread(call);
-    if (!ready) {
+    if (!cohook::hook::wait_in_coroutine(call)) {
       // A blocking connect that times out leaves the connection in progress and says so.
       if (errno == EAGAIN) errno = EINPROGRESS;
       return -1;
     }
-  } while (!connect_finished(fd));
+  } while (!connect_finished(call.fd));
   int error = 0;
   socklen_t length = sizeof error;
-  if (real_functions.getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return -1;
+  if (real_functions.getsockopt(call.fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return -1;
   if (error != 0) {
     errno = error;
     return -1;
@@ -46,24 +53,71 @@ int finish_connect(int fd, bool in_coroutine) {
   return 0;
 }
 
-int accept_hooked(int fd, sockaddr* address, socklen_t* length, int flags, bool plain_accept) {
-  bool in_coroutine = cooperating_coroutine() != nullptr;
-  bool user_nonblocking = (flags & SOCK_NONBLOCK) != 0;
-  // In a coroutine the new socket is created non-blocking for cohook at once.
-  bool for_cohook = in_coroutine && !user_nonblocking;
-  int new_fd = cohook::hook::blocking_call(fd, Direction::kRead, plain_accept ? "accept" : "accept4", [&] {
-    if (plain_accept && !for_cohook) return real_functions.accept(fd, address, length);
-    return real_functions.accept4(fd, address, length, for_cohook ? (flags | SOCK_NONBLOCK) : flags);
-  });
-  if (new_fd < 0) return new_fd;
-  cohook::poller::Poller::forget_fd(new_fd);
-  FdTable& table = FdTable::instance();
-  if (for_cohook) {
-    table.record_new(new_fd, FdKind::kSocket, false, true);
-    table.copy_timeouts(fd, new_fd);
-  } else {
-    // Lazily classified: it may have inherited timeouts the table does not know.
-    table.reset(new_fd);
+// A Unix-domain connect to a listener whose backlog is full: the blocking call waits for room,
+// the non-blocking one fails with EAGAIN at once. The room shows on no fd we could watch, so the
+// attempt is repeated after short sleeps (1 ms, doubling to 16 ms), until SO_SNDTIMEO.
+int connect_when_backlog_has_room(BlockingCall& call, const sockaddr* address, socklen_t length) {
+  auto pause = std::chrono::milliseconds(1);
+  for (;;) {
+    cohook::TimePoint deadline = call.wait_deadline();
+    cohook::TimePoint wake = cohook::deadline_after(pause);
+    if (wake > deadline) wake = deadline;
+    cohook::Scheduler::sleep_until(wake);
+    if (cohook::Clock::now() >= deadline) {
+      errno = EAGAIN;
+      return -1;
+    }
+    int result;
+    {
+      NonblockingWindow window(call.fd);
+      window.open();
+      result = real_functions.connect(call.fd, address, length);
+    }
+    if (result == 0 || errno != EAGAIN) return result;
+    pause = std::min(pause * 2, decltype(pause)(16));
+  }
+}
+
+int connect_in_coroutine(int fd, const sockaddr* address, socklen_t length) {
+  int result;
+  {
+    NonblockingWindow window(fd);
+    if (window.user_nonblocking()) return real_functions.connect(fd, address, length);
+    window.open();
+    result = real_functions.connect(fd, address, length);
+  }
+  if (result == 0) return 0;
+  BlockingCall call(fd, Direction::kWrite, "connect");  // SO_SNDTIMEO bounds connect on Linux
+  if (errno == EINPROGRESS) return finish_connect(call);
+  if (errno == EAGAIN && address != nullptr && address->sa_family == AF_UNIX) {
+    return connect_when_backlog_has_room(call, address, length);
+  }
+  return -1;
+}
+
+int accept_in_coroutine(int fd, sockaddr* address, socklen_t* length, int flags, bool plain_accept) {
+  BlockingCall call(fd, Direction::kRead, plain_accept ? "accept" : "accept4");
+  for (;;) {
+    int new_fd;
+    bool user_nonblocking;
+    {
+      NonblockingWindow window(fd);
+      user_nonblocking = window.user_nonblocking();
+      window.open();
+      new_fd = plain_accept ? real_functions.accept(fd, address, length)
+                            : real_functions.accept4(fd, address, length, flags);
+    }
+    if (new_fd >= 0) return new_fd;
+    if (!cohook::hook::would_block(errno) || user_nonblocking) return -1;
+    if (!cohook::hook::wait_in_coroutine(call)) return -1;
+  }
+}
+
+// A new connection's fd number: drop what pollers and the table knew of the number's old file.
+int adopt_accepted(int new_fd) {
+  if (new_fd >= 0) {
+    cohook::poller::Poller::forget_fd(new_fd);
+    FdTable::instance().set_kind(new_fd, FdKind::kSocket);
   }
   return new_fd;
 }
@@ -71,20 +125,18 @@ int accept_hooked(int fd, sockaddr* address, socklen_t* length, int flags, bool 
 }  // namespace
 
 COHOOK_INTERPOSE int connect(int fd, const sockaddr* address, socklen_t length) {
-  bool in_coroutine = cooperating_coroutine() != nullptr;
-  if (in_coroutine) FdTable::instance().prepare_for_coroutine(fd);
-  int result = real_functions.connect(fd, address, length);
-  if (result == 0 || errno != EINPROGRESS) return result;
-  if (!FdTable::instance().state(fd).waits_for_readiness()) return result;  // the user's EINPROGRESS
-  return finish_connect(fd, in_coroutine);
+  if (cooperating_coroutine() == nullptr) [[likely]] return real_functions.connect(fd, address, length);
+  return connect_in_coroutine(fd, address, length);
 }
 
 COHOOK_INTERPOSE int accept(int fd, sockaddr* address, socklen_t* length) {
-  return accept_hooked(fd, address, length, 0, true);
+  if (cooperating_coroutine() == nullptr) return adopt_accepted(real_functions.accept(fd, address, length));
+  return adopt_accepted(accept_in_coroutine(fd, address, length, 0, true));
 }
 
 COHOOK_INTERPOSE int accept4(int fd, sockaddr* address, socklen_t* length, int flags) {
-  return accept_hooked(fd, address, length, flags, false);
+  if (cooperating_coroutine() == nullptr) return adopt_accepted(real_functions.accept4(fd, address, length, flags));
+  return adopt_accepted(accept_in_coroutine(fd, address, length, flags, false));
 }
 
 const char cohook::hook::link_anchor::connection_hooks = 0;

@@ -1,23 +1,41 @@
-// read/write and the socket send/receive family. Inside a coroutine they park instead of
-// blocking; outside they are the real calls (see blocking_call.h for both).
+// read, readv, write, writev and sendfile. Outside a coroutine they are the real calls. Inside
+// one, what an attempt looks like depends on the file (FdTable::kind):
+//  - sockets and anonymous pipes (and eventfd/timerfd reads): preadv2/pwritev2 with offset -1
+//    (the file position, as read/write use) and RWF_NOWAIT, which the kernel runs exactly as
+//    read/write on a non-blocking file, for this one call only;
+//  - where the kernel answers RWF_NOWAIT with EOPNOTSUPP (on Linux 6.18: FIFOs, eventfd writes,
+//    inotify; learned at run time, once per kind or per anonymous fd), readiness first: poll with
+//    a zero timeout, park until ready, then the real blocking call. A read after POLLIN returns
+//    what is there and a write of at most PIPE_BUF bytes after POLLOUT fits, so neither blocks,
+//    unless another reader or writer of the same file takes the data or the room in between: then
+//    that one call blocks the thread until the file is ready again. Writes are split in pieces
+//    of PIPE_BUF for this reason (POSIX allows a blocking write of more than PIPE_BUF to
+//    interleave with other writers' anyway);
+//  - files epoll cannot watch (regular files, directories, ttys and other character devices):
+//    the real call, which blocks the thread as libc's does.
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <sys/sendfile.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
 #include "hook/blocking_call.h"
 #include "hook/interpose.h"
 #include "hook/link_anchors.h"
+#include "hook/nonblocking_window.h"
 #include "hook/real_functions.h"
 
-using cohook::hook::blocking_call;
+using cohook::hook::BlockingCall;
+using cohook::hook::cooperating_coroutine;
 using cohook::hook::Direction;
+using cohook::hook::FdKind;
+using cohook::hook::FdTable;
 using cohook::hook::real_functions;
-using cohook::hook::write_all;
 
 namespace {
 
@@ -27,142 +45,147 @@ std::size_t total_length(const iovec* iov, int count) {
   return total;
 }
 
-// The part of an iovec array that starts `offset` bytes in; only built after a short write.
-std::vector<iovec> iovec_rest(const iovec* iov, int count, std::size_t offset) {
+// The part of an iovec array that starts `offset` bytes in, at most `limit` bytes long.
+std::vector<iovec> iovec_rest(const iovec* iov, int count, std::size_t offset, std::size_t limit) {
   std::vector<iovec> rest;
-  for (int i = 0; i < count; ++i) {
+  for (int i = 0; i < count && limit > 0; ++i) {
     if (offset >= iov[i].iov_len) {
       offset -= iov[i].iov_len;
       continue;
     }
-    rest.push_back({static_cast<char*>(iov[i].iov_base) + offset, iov[i].iov_len - offset});
+    std::size_t length = std::min(iov[i].iov_len - offset, limit);
+    rest.push_back({static_cast<char*>(iov[i].iov_base) + offset, length});
+    limit -= length;
     offset = 0;
   }
   return rest;
 }
 
-bool is_stream_socket(int fd) {
-  int type = 0;
-  socklen_t length = sizeof type;
-  int saved_errno = errno;
-  bool stream = real_functions.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == SOCK_STREAM;
-  errno = saved_errno;
-  return stream;
-}
+bool nowait_not_supported(int error) { return error == EOPNOTSUPP || error == ENOSYS; }
 
-// recv(MSG_WAITALL) on a blocking stream socket returns only when the buffer is full, at EOF, on
-// an error or at the timeout. The kernel ignores MSG_WAITALL on a non-blocking socket, so when
-// cohook made the socket non-blocking the rest is gathered here.
-template <class AttemptFrom>
-ssize_t receive_all(int fd, const char* what, std::size_t total, AttemptFrom attempt_from) {
-  cohook::hook::BlockingCall call(fd, Direction::kRead, what);
-  ssize_t first = blocking_call(call, [&] { return attempt_from(0); });
-  if (first <= 0 || static_cast<std::size_t>(first) >= total) return first;
-  bool in_coroutine = cohook::hook::cooperating_coroutine() != nullptr;
-  if (!cohook::hook::should_wait(fd, in_coroutine) || !is_stream_socket(fd)) return first;
-  std::size_t done = static_cast<std::size_t>(first);
+// Without RWF_NOWAIT: not ready -> EAGAIN (the caller parks); ready -> the real call.
+template <class RealCall>
+ssize_t when_ready(BlockingCall& call, RealCall&& real_call) {
+  pollfd entry{call.fd, static_cast<short>(call.direction == Direction::kRead ? POLLIN : POLLOUT), 0};
   int saved_errno = errno;
-  while (done < total) {
-    auto rest = [&] { return attempt_from(done); };
-    ssize_t result = cohook::hook::retry_until_ready(call, in_coroutine, false, rest);
-    if (result <= 0) break;
-    done += static_cast<std::size_t>(result);
+  if (real_functions.poll(&entry, 1, 0) == 0) {
+    errno = EAGAIN;
+    return -1;
   }
   errno = saved_errno;
-  return static_cast<ssize_t>(done);
+  return real_call();
+}
+
+// read or readv inside a coroutine; real_call() is the plain (blocking) call.
+template <class RealCall>
+[[gnu::noinline]] ssize_t read_in_coroutine(int fd, const iovec* iov, int count, const char* what,
+                                            RealCall real_call) {
+  FdTable& table = FdTable::instance();
+  FdKind kind = table.kind(fd);
+  if (!cohook::hook::is_pollable(kind)) return real_call();
+  BlockingCall call(fd, Direction::kRead, what);
+  if (kind != FdKind::kSocket) call.not_a_socket();
+  if (!table.nowait_unsupported(fd, kind, Direction::kRead)) {
+    ssize_t result = real_functions.preadv2(fd, iov, count, -1, RWF_NOWAIT);
+    if (result >= 0 || !nowait_not_supported(errno)) {
+      if (result >= 0 || !cohook::hook::would_block(errno)) return result;
+      return cohook::hook::park_between_attempts(
+          call,
+          [&] {
+            if (call.blocking_fallback) return real_call();
+            return real_functions.preadv2(fd, iov, count, -1, RWF_NOWAIT);
+          },
+          true);
+    }
+    table.mark_nowait_unsupported(fd, kind, Direction::kRead);
+  }
+  // The user's non-blocking file needs no help (and a FIFO without a writer answers 0 at once,
+  // which poll would not show).
+  if (call.user_wants_eagain()) return real_call();
+  return cohook::hook::park_between_attempts(call, [&] {
+    if (call.blocking_fallback) return real_call();
+    return when_ready(call, real_call);
+  });
+}
+
+// write or writev inside a coroutine, the whole of it as a blocking write would.
+[[gnu::noinline]] ssize_t write_in_coroutine(int fd, const iovec* iov, int count, const char* what) {
+  FdTable& table = FdTable::instance();
+  FdKind kind = table.kind(fd);
+  if (!cohook::hook::is_pollable(kind)) return real_functions.writev(fd, iov, count);
+  std::size_t total = total_length(iov, count);
+  BlockingCall call(fd, Direction::kWrite, what);
+  if (kind != FdKind::kSocket) call.not_a_socket();
+  bool nowait = !table.nowait_unsupported(fd, kind, Direction::kWrite);
+  if (!nowait && call.user_wants_eagain()) return real_functions.writev(fd, iov, count);
+  // Pieces of at most PIPE_BUF for pipes without RWF_NOWAIT: see the top of the file.
+  std::size_t piece = (!nowait && kind != FdKind::kAnonymous) ? PIPE_BUF : total;
+  return cohook::hook::write_all_in_coroutine(call, total, [&](std::size_t done) -> ssize_t {
+    std::vector<iovec> rest;
+    const iovec* part = iov;
+    int part_count = count;
+    if (done > 0 || piece < total) {
+      rest = iovec_rest(iov, count, done, piece);
+      part = rest.data();
+      part_count = static_cast<int>(rest.size());
+    }
+    if (call.blocking_fallback) return real_functions.writev(fd, part, part_count);
+    if (nowait) {
+      ssize_t result = real_functions.pwritev2(fd, part, part_count, -1, RWF_NOWAIT);
+      if (result >= 0 || !nowait_not_supported(errno)) return result;
+      table.mark_nowait_unsupported(fd, kind, Direction::kWrite);
+      nowait = false;
+      if (call.user_wants_eagain()) return real_functions.writev(fd, part, part_count);
+      if (kind != FdKind::kAnonymous) piece = PIPE_BUF;
+      if (part_count > 0 && total - done > piece) {
+        rest = iovec_rest(iov, count, done, piece);
+        part = rest.data();
+        part_count = static_cast<int>(rest.size());
+      }
+    }
+    return when_ready(call, [&] { return real_functions.writev(fd, part, part_count); });
+  });
 }
 
 }  // namespace
 
 COHOOK_INTERPOSE ssize_t read(int fd, void* buffer, size_t size) {
-  return blocking_call(fd, Direction::kRead, "read", [=] { return real_functions.read(fd, buffer, size); });
+  if (cooperating_coroutine() == nullptr || size > SSIZE_MAX) [[likely]] return real_functions.read(fd, buffer, size);
+  iovec io{buffer, size};
+  return read_in_coroutine(fd, &io, 1, "read", [=] { return real_functions.read(fd, buffer, size); });
 }
 
 COHOOK_INTERPOSE ssize_t readv(int fd, const iovec* iov, int count) {
-  return blocking_call(fd, Direction::kRead, "readv", [=] { return real_functions.readv(fd, iov, count); });
+  if (cooperating_coroutine() == nullptr) [[likely]] return real_functions.readv(fd, iov, count);
+  return read_in_coroutine(fd, iov, count, "readv", [=] { return real_functions.readv(fd, iov, count); });
 }
 
 COHOOK_INTERPOSE ssize_t write(int fd, const void* buffer, size_t size) {
-  return write_all(fd, "write", size, [=](std::size_t offset) {
-    return real_functions.write(fd, static_cast<const char*>(buffer) + offset, size - offset);
-  });
+  if (cooperating_coroutine() == nullptr || size > SSIZE_MAX) [[likely]] return real_functions.write(fd, buffer, size);
+  iovec io{const_cast<void*>(buffer), size};
+  return write_in_coroutine(fd, &io, 1, "write");
 }
 
 COHOOK_INTERPOSE ssize_t writev(int fd, const iovec* iov, int count) {
-  if (count <= 0) return real_functions.writev(fd, iov, count);  // the kernel's EINVAL / 0
-  return write_all(fd, "writev", total_length(iov, count), [=](std::size_t offset) -> ssize_t {
-    if (offset == 0) return real_functions.writev(fd, iov, count);
-    std::vector<iovec> rest = iovec_rest(iov, count, offset);
-    return real_functions.writev(fd, rest.data(), static_cast<int>(rest.size()));
-  });
-}
-
-COHOOK_INTERPOSE ssize_t recv(int fd, void* buffer, size_t size, int flags) {
-  if (flags & MSG_DONTWAIT) return real_functions.recv(fd, buffer, size, flags);
-  if (flags & MSG_WAITALL) {
-    return receive_all(fd, "recv", size, [=](std::size_t offset) {
-      return real_functions.recv(fd, static_cast<char*>(buffer) + offset, size - offset, flags);
-    });
+  // count <= 0 and oversized arrays: the kernel's EINVAL (or 0), unchanged.
+  if (cooperating_coroutine() == nullptr || count <= 0 || count > IOV_MAX) [[likely]] {
+    return real_functions.writev(fd, iov, count);
   }
-  return blocking_call(fd, Direction::kRead, "recv", [=] { return real_functions.recv(fd, buffer, size, flags); });
-}
-
-COHOOK_INTERPOSE ssize_t recvfrom(int fd, void* buffer, size_t size, int flags, sockaddr* address,
-                                  socklen_t* length) {
-  if (flags & MSG_DONTWAIT) return real_functions.recvfrom(fd, buffer, size, flags, address, length);
-  if (flags & MSG_WAITALL) {
-    return receive_all(fd, "recvfrom", size, [=](std::size_t offset) {
-      return real_functions.recvfrom(fd, static_cast<char*>(buffer) + offset, size - offset, flags, address, length);
-    });
-  }
-  return blocking_call(fd, Direction::kRead, "recvfrom",
-                       [=] { return real_functions.recvfrom(fd, buffer, size, flags, address, length); });
-}
-
-COHOOK_INTERPOSE ssize_t recvmsg(int fd, msghdr* message, int flags) {
-  // MSG_WAITALL with recvmsg is left to the kernel: on a socket cohook made non-blocking it may
-  // return early, a documented limitation.
-  if (flags & MSG_DONTWAIT) return real_functions.recvmsg(fd, message, flags);
-  return blocking_call(fd, Direction::kRead, "recvmsg", [=] { return real_functions.recvmsg(fd, message, flags); });
-}
-
-COHOOK_INTERPOSE ssize_t send(int fd, const void* buffer, size_t size, int flags) {
-  if (flags & MSG_DONTWAIT) return real_functions.send(fd, buffer, size, flags);
-  return write_all(fd, "send", size, [=](std::size_t offset) {
-    return real_functions.send(fd, static_cast<const char*>(buffer) + offset, size - offset, flags);
-  });
-}
-
-COHOOK_INTERPOSE ssize_t sendto(int fd, const void* buffer, size_t size, int flags, const sockaddr* address,
-                                socklen_t length) {
-  if (flags & MSG_DONTWAIT) return real_functions.sendto(fd, buffer, size, flags, address, length);
-  return write_all(fd, "sendto", size, [=](std::size_t offset) {
-    return real_functions.sendto(fd, static_cast<const char*>(buffer) + offset, size - offset, flags, address, length);
-  });
-}
-
-COHOOK_INTERPOSE ssize_t sendmsg(int fd, const msghdr* message, int flags) {
-  if ((flags & MSG_DONTWAIT) || message == nullptr || message->msg_iovlen == 0) {
-    return real_functions.sendmsg(fd, message, flags);
-  }
-  int count = static_cast<int>(message->msg_iovlen);
-  return write_all(fd, "sendmsg", total_length(message->msg_iov, count), [=](std::size_t offset) -> ssize_t {
-    if (offset == 0) return real_functions.sendmsg(fd, message, flags);
-    // The rest of a stream: ancillary data (SCM_RIGHTS...) went with the first part.
-    std::vector<iovec> rest = iovec_rest(message->msg_iov, count, offset);
-    msghdr rest_message = *message;
-    rest_message.msg_iov = rest.data();
-    rest_message.msg_iovlen = rest.size();
-    rest_message.msg_control = nullptr;
-    rest_message.msg_controllen = 0;
-    return real_functions.sendmsg(fd, &rest_message, flags);
-  });
+  return write_in_coroutine(fd, iov, count, "writev");
 }
 
 COHOOK_INTERPOSE ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
-  // With offset == nullptr the kernel advances in_fd's position; otherwise *offset. Either way
-  // a retry continues where the last part ended.
-  return write_all(out_fd, "sendfile", count, [=](std::size_t done) {
+  if (cooperating_coroutine() == nullptr) [[likely]] return real_functions.sendfile(out_fd, in_fd, offset, count);
+  if (!cohook::hook::is_pollable(FdTable::instance().kind(out_fd))) {
+    return real_functions.sendfile(out_fd, in_fd, offset, count);
+  }
+  // sendfile has no per-call non-blocking flag: each attempt runs in a one-call window of
+  // O_NONBLOCK (nonblocking_window.h). With offset == nullptr the kernel advances in_fd's
+  // position, otherwise *offset; either way a retry continues where the last part ended.
+  BlockingCall call(out_fd, Direction::kWrite, "sendfile");
+  return cohook::hook::write_all_in_coroutine(call, count, [&](std::size_t done) {
+    cohook::hook::NonblockingWindow window(out_fd);
+    window.open();
     return real_functions.sendfile(out_fd, in_fd, offset, count - done);
   });
 }

@@ -8,9 +8,15 @@
 
 namespace cohook::hook::link_anchor {
 extern const char io_hooks;
+extern const char socket_io_hooks;
 extern const char fd_hooks;
+extern const char open_hooks;
 extern const char connection_hooks;
 extern const char poll_hooks;
 extern const char sleep_hooks;
 extern const char dns_hooks;
+extern const char fortify_hooks;
+// Linked through sleep_hooks (see its anchor list).
+extern const char signal_hooks;
+extern const char process_hooks;
 }  // namespace cohook::hook::link_anchor

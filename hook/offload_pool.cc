@@ -1,8 +1,10 @@
 #include "hook/offload_pool.h"
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -53,12 +55,21 @@ std::size_t OffloadPool::pending() const {
   return pending_;
 }
 
+int OffloadPool::threads() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return threads_;
+}
+
 void OffloadPool::start_worker_if_needed() {
   if (waiting_ <= idle_ || threads_ >= kMaxThreads) return;
   pthread_t thread;
   pthread_attr_t attributes;
   ::pthread_attr_init(&attributes);
   ::pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  // The worker inherits the creator's mask: block everything for the moment of creation.
+  sigset_t all, before;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &before);
   int error = ::pthread_create(
       &thread, &attributes,
       [](void* self) -> void* {
@@ -66,6 +77,7 @@ void OffloadPool::start_worker_if_needed() {
         return nullptr;
       },
       this);
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
   ::pthread_attr_destroy(&attributes);
   if (error != 0) {
     if (threads_ == 0) {
@@ -99,7 +111,11 @@ void OffloadPool::run(void (*work)(void* context), void* context, const char* wh
 void OffloadPool::worker_loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    work_available_.wait(lock, [&] { return queue_head_ != nullptr; });
+    if (!work_available_.wait_for(lock, std::chrono::seconds(kIdleSeconds), [&] { return queue_head_ != nullptr; })) {
+      --threads_;  // idle for a while: give the thread back
+      --idle_;
+      return;
+    }
     Job* job = queue_head_;
     queue_head_ = job->next;
     if (queue_head_ == nullptr) queue_tail_ = nullptr;

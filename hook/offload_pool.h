@@ -3,8 +3,12 @@
 // through internal calls that never reach an interposed symbol.
 //
 // A coroutine hands a job over and parks; the worker runs it and unparks the coroutine. The
-// scheduler thread keeps running other coroutines meanwhile. Workers start on first use (up to
-// kMaxThreads, one more whenever every worker is busy) and are rebuilt after fork() in the child.
+// scheduler thread keeps running other coroutines meanwhile. The pool grows on demand: a job that
+// finds no idle worker starts one, up to kMaxThreads, so a few slow jobs (a DNS server that does
+// not answer) never hold up quick ones (an /etc/hosts name). Past the cap, jobs queue in order.
+// A worker idle for kIdleSeconds exits. Workers block every signal, so that a process-directed
+// signal goes to a thread of the program, where it can interrupt a coroutine. The pool is
+// rebuilt empty after fork() in the child.
 #pragma once
 
 #include <condition_variable>
@@ -15,7 +19,8 @@ namespace cohook::hook {
 
 class OffloadPool {
  public:
-  static constexpr int kMaxThreads = 4;
+  static constexpr int kMaxThreads = 64;
+  static constexpr int kIdleSeconds = 5;
 
   static OffloadPool& instance();
 
@@ -23,8 +28,9 @@ class OffloadPool {
   // returned. errno as the work left it is restored in the coroutine. Only inside a coroutine.
   void run(void (*work)(void* context), void* context, const char* what);
 
-  // How many jobs are queued or running (for tests and dumps).
+  // How many jobs are queued or running, and how many workers exist (for tests and dumps).
   std::size_t pending() const;
+  int threads() const;
 
  private:
   struct Job;

@@ -2,9 +2,9 @@
 // timeout other than zero parks the coroutine (Scheduler::poll_fds has poll(2)'s semantics);
 // zero-timeout calls and calls outside coroutines are the real ones.
 //
-// Signal masks (ppoll, pselect, epoll_pwait): the kernel swaps the thread's mask for the duration
-// of the wait. A parked coroutine shares its thread with others and cannot do that, so inside a
-// coroutine the mask argument is ignored (documented limitation).
+// Signals (signal(7)): a handled signal ends these waits with EINTR whatever its SA_RESTART.
+// The masks of ppoll, pselect and epoll_pwait are honoured per call (see MaskedWait in
+// hook/signal_hooks.h for how they combine with the thread's mask while other coroutines run).
 #include <errno.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -17,6 +17,7 @@
 #include "hook/interpose.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
+#include "hook/signal_hooks.h"
 #include "poller/poller.h"
 #include "sched/scheduler.h"
 
@@ -117,6 +118,9 @@ int epoll_wait_in_coroutine(int epoll_fd, epoll_event* events, int max_events, i
       case cohook::WakeReason::kFdClosed:
         errno = EBADF;
         return -1;
+      case cohook::WakeReason::kInterrupted:
+        errno = EINTR;
+        return -1;
       case cohook::WakeReason::kNone: {
         // Not watchable (should not happen for an epoll fd): wait in the real call.
         int left_ms = -1;
@@ -136,6 +140,7 @@ int epoll_wait_in_coroutine(int epoll_fd, epoll_event* events, int max_events, i
 
 COHOOK_INTERPOSE int poll(pollfd* fds, nfds_t count, int timeout_ms) {
   if (timeout_ms == 0 || cooperating_coroutine() == nullptr) return real_functions.poll(fds, count, timeout_ms);
+  cohook::InterruptibleCall interruptible(/*restartable=*/false);
   return Scheduler::poll_fds(fds, count, deadline_from_ms(timeout_ms));
 }
 
@@ -143,6 +148,7 @@ COHOOK_INTERPOSE int ppoll(pollfd* fds, nfds_t count, const timespec* timeout, c
   if (is_zero(timeout) || !is_valid(timeout) || cooperating_coroutine() == nullptr) {
     return real_functions.ppoll(fds, count, timeout, mask);
   }
+  cohook::hook::MaskedWait masked(mask);
   return Scheduler::poll_fds(fds, count, deadline_from_timespec(timeout));
 }
 
@@ -157,9 +163,13 @@ COHOOK_INTERPOSE int select(int count, fd_set* readable, fd_set* writable, fd_se
     deadline = cohook::deadline_after(std::chrono::duration_cast<Clock::duration>(
         std::chrono::seconds(timeout->tv_sec) + std::chrono::microseconds(timeout->tv_usec)));
   }
-  int result = select_in_coroutine(count, readable, writable, exceptional, deadline);
-  if (timeout != nullptr && result >= 0) {
-    // Linux's select leaves the time not slept in *timeout.
+  int result;
+  {
+    cohook::InterruptibleCall interruptible(/*restartable=*/false);
+    result = select_in_coroutine(count, readable, writable, exceptional, deadline);
+  }
+  if (timeout != nullptr && (result >= 0 || errno == EINTR)) {
+    // Linux's select leaves the time not slept in *timeout (after a signal too).
     auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now()).count();
     if (left < 0) left = 0;
     timeout->tv_sec = static_cast<time_t>(left / 1000000);
@@ -173,6 +183,7 @@ COHOOK_INTERPOSE int pselect(int count, fd_set* readable, fd_set* writable, fd_s
   if (count < 0 || is_zero(timeout) || !is_valid(timeout) || cooperating_coroutine() == nullptr) {
     return real_functions.pselect(count, readable, writable, exceptional, timeout, mask);
   }
+  cohook::hook::MaskedWait masked(mask);
   return select_in_coroutine(count, readable, writable, exceptional, deadline_from_timespec(timeout));
 }
 
@@ -180,6 +191,7 @@ COHOOK_INTERPOSE int epoll_wait(int epoll_fd, epoll_event* events, int max_event
   if (timeout_ms == 0 || max_events <= 0 || cooperating_coroutine() == nullptr) {
     return real_functions.epoll_wait(epoll_fd, events, max_events, timeout_ms);
   }
+  cohook::InterruptibleCall interruptible(/*restartable=*/false);
   return epoll_wait_in_coroutine(epoll_fd, events, max_events, timeout_ms);
 }
 
@@ -188,6 +200,7 @@ COHOOK_INTERPOSE int epoll_pwait(int epoll_fd, epoll_event* events, int max_even
   if (timeout_ms == 0 || max_events <= 0 || cooperating_coroutine() == nullptr) {
     return real_functions.epoll_pwait(epoll_fd, events, max_events, timeout_ms, mask);
   }
+  cohook::hook::MaskedWait masked(mask);
   return epoll_wait_in_coroutine(epoll_fd, events, max_events, timeout_ms);
 }
 

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <atomic>
@@ -100,6 +101,12 @@ int pipe(int fds[2]);
 int pipe2(int fds[2], int flags);
 int eventfd(unsigned initial_value, int flags);
 ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count);
+ssize_t preadv2(int fd, const iovec* iov, int count, off_t offset, int flags);
+ssize_t pwritev2(int fd, const iovec* iov, int count, off_t offset, int flags);
+int recvmmsg(int fd, mmsghdr* vector, unsigned int length, int flags, timespec* timeout);
+int sendmmsg(int fd, mmsghdr* vector, unsigned int length, int flags);
+int openat(int directory, const char* path, int flags, ...);
+int fclose(FILE* stream);
 int getaddrinfo(const char* node, const char* service, const addrinfo* hints, addrinfo** result);
 hostent* gethostbyname(const char* name);
 int gethostbyname_r(const char* name, hostent* entry, char* buffer, size_t size, hostent** result, int* error);
@@ -144,6 +151,12 @@ struct RealFunctions {
   RealFunction<decltype(&fallback::pipe2)> pipe2{"pipe2", fallback::pipe2};
   RealFunction<decltype(&fallback::eventfd)> eventfd{"eventfd", fallback::eventfd};
   RealFunction<decltype(&fallback::sendfile)> sendfile{"sendfile", fallback::sendfile};
+  RealFunction<decltype(&fallback::preadv2)> preadv2{"preadv2", fallback::preadv2};
+  RealFunction<decltype(&fallback::pwritev2)> pwritev2{"pwritev2", fallback::pwritev2};
+  RealFunction<decltype(&fallback::recvmmsg)> recvmmsg{"recvmmsg", fallback::recvmmsg};
+  RealFunction<decltype(&fallback::sendmmsg)> sendmmsg{"sendmmsg", fallback::sendmmsg};
+  RealFunction<decltype(&fallback::openat)> openat{"openat", fallback::openat};
+  RealFunction<decltype(&fallback::fclose)> fclose{"fclose", fallback::fclose};
   RealFunction<decltype(&fallback::getaddrinfo)> getaddrinfo{"getaddrinfo", fallback::getaddrinfo};
   RealFunction<decltype(&fallback::gethostbyname)> gethostbyname{"gethostbyname", fallback::gethostbyname};
   RealFunction<decltype(&fallback::gethostbyname_r)> gethostbyname_r{"gethostbyname_r", fallback::gethostbyname_r};

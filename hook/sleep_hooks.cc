@@ -1,8 +1,10 @@
 // sleep, usleep, nanosleep, clock_nanosleep: inside a coroutine they park it on the
 // scheduler's timer heap instead of blocking the thread.
 //
-// Signals: a sleeping coroutine is not interrupted by a signal, so these never fail with EINTR
-// (and `remaining` is never needed); libc would return early with EINTR. Absolute sleeps on
+// Signals (signal(7)): a handled signal ends the sleep early whatever its SA_RESTART, and the
+// time left is reported as libc reports it: sleep returns the whole seconds not slept (glibc
+// truncates), nanosleep fails with EINTR and fills *remaining, clock_nanosleep returns EINTR
+// and fills *remaining unless TIMER_ABSTIME, usleep fails with EINTR. Absolute sleeps on
 // CLOCK_REALTIME are converted to a monotonic deadline when they start, so a wall-clock change
 // during the sleep does not move its end (the kernel's would move).
 #include <errno.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 
 #include "hook/interpose.h"
 #include "hook/link_anchors.h"
@@ -18,6 +21,7 @@
 
 using cohook::Clock;
 using cohook::Scheduler;
+using cohook::TimePoint;
 using cohook::hook::cooperating_coroutine;
 using cohook::hook::real_functions;
 
@@ -31,13 +35,23 @@ std::chrono::nanoseconds to_duration(const timespec& value) {
   return std::chrono::seconds(value.tv_sec) + std::chrono::nanoseconds(value.tv_nsec);
 }
 
-void park_for(std::chrono::nanoseconds duration) {
+// Parks for duration; the time left if a signal cut it short, else nullopt.
+std::optional<std::chrono::nanoseconds> park_for(std::chrono::nanoseconds duration) {
+  cohook::InterruptibleCall interruptible(/*restartable=*/false);
   if (duration <= std::chrono::nanoseconds::zero()) {
     // The kernel still reschedules on a zero sleep; let the others run once.
     Scheduler::yield();
-    return;
+    return std::nullopt;
   }
-  Scheduler::sleep_until(cohook::deadline_after(std::chrono::duration_cast<Clock::duration>(duration)));
+  TimePoint deadline = cohook::deadline_after(std::chrono::duration_cast<Clock::duration>(duration));
+  if (Scheduler::sleep_until(deadline) != cohook::WakeReason::kInterrupted) return std::nullopt;
+  auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
+  return left < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero() : left;
+}
+
+timespec to_timespec(std::chrono::nanoseconds value) {
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(value);
+  return timespec{static_cast<time_t>(seconds.count()), static_cast<long>((value - seconds).count())};
 }
 
 bool clock_is_supported(clockid_t clock) {
@@ -48,13 +62,22 @@ bool clock_is_supported(clockid_t clock) {
 
 COHOOK_INTERPOSE unsigned sleep(unsigned seconds) {
   if (cooperating_coroutine() == nullptr) return real_functions.sleep(seconds);
-  park_for(std::chrono::seconds(seconds));
-  return 0;
+  int saved_errno = errno;
+  auto left = park_for(std::chrono::seconds(seconds));
+  if (!left) {
+    errno = saved_errno;
+    return 0;
+  }
+  errno = EINTR;  // glibc's sleep leaves nanosleep's EINTR in errno
+  return static_cast<unsigned>(std::chrono::duration_cast<std::chrono::seconds>(*left).count());
 }
 
 COHOOK_INTERPOSE int usleep(useconds_t microseconds) {
   if (cooperating_coroutine() == nullptr) return real_functions.usleep(microseconds);
-  park_for(std::chrono::microseconds(microseconds));
+  if (park_for(std::chrono::microseconds(microseconds))) {
+    errno = EINTR;
+    return -1;
+  }
   return 0;
 }
 
@@ -62,7 +85,11 @@ COHOOK_INTERPOSE int nanosleep(const timespec* duration, timespec* remaining) {
   if (duration == nullptr || !is_valid(*duration) || cooperating_coroutine() == nullptr) {
     return real_functions.nanosleep(duration, remaining);  // also its EFAULT/EINVAL
   }
-  park_for(to_duration(*duration));
+  if (auto left = park_for(to_duration(*duration))) {
+    if (remaining != nullptr) *remaining = to_timespec(*left);
+    errno = EINTR;
+    return -1;
+  }
   return 0;
 }
 
@@ -76,8 +103,16 @@ COHOOK_INTERPOSE int clock_nanosleep(clockid_t clock, int flags, const timespec*
     if (::clock_gettime(clock, &now) != 0) return errno;
     duration -= to_duration(now);
   }
-  park_for(duration);
+  if (auto left = park_for(duration)) {
+    // Unlike nanosleep, an absolute sleep leaves *remaining alone (the request is still valid).
+    if (remaining != nullptr && !(flags & TIMER_ABSTIME)) *remaining = to_timespec(*left);
+    return EINTR;  // clock_nanosleep reports errors as its value and leaves errno alone
+  }
   return 0;
 }
+
+// Hook files nothing else refers to are linked through this one (see link_anchors.h).
+[[gnu::used]] const char* const kMoreAnchors[] = {&cohook::hook::link_anchor::signal_hooks,
+                                                 &cohook::hook::link_anchor::process_hooks};
 
 const char cohook::hook::link_anchor::sleep_hooks = 0;

@@ -41,6 +41,7 @@ enum class WakeReason : std::uint8_t {
   kTimeout,   // the deadline passed
   kFdReady,   // the fd it waited on is ready (or reports an error/hang-up)
   kFdClosed,  // the fd it waited on was closed or replaced
+  kInterrupted,  // an interruption (a signal, see sched/interrupt.h) cut an interruptible park short
 };
 
 const char* to_string(CoroutineState state);
@@ -126,6 +127,7 @@ class Coroutine {
  private:
   friend class Scheduler;
   friend class DiagAccess;
+  friend class InterruptibleCall;
   ~Coroutine();
 
   static void entry(void* self, void* transfer);
@@ -172,6 +174,14 @@ class Coroutine {
   ParkTimer park_timer_;
   FdParker fd_parker_;
   detail::WaitNode wait_node_;
+
+  // Interruptions (sched/interrupt.h). The call fields are written by the coroutine itself and
+  // read on its home thread; the posted words are or-ed in from any thread or signal handler.
+  bool in_interruptible_call_ = false;
+  bool call_restartable_ = false;
+  std::uint64_t call_accepts_ = 0;
+  std::atomic<std::uint64_t> posted_restart_{0};    // sources posted as InterruptKind::kRestart
+  std::atomic<std::uint64_t> posted_no_restart_{0}; // sources posted as InterruptKind::kNoRestart
 
   // Joining.
   detail::SpinLock join_lock_;

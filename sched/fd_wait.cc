@@ -85,6 +85,10 @@ int Scheduler::poll_fds(pollfd* fds, unsigned long nfds, TimePoint deadline) {
     --home->fd_waiters_;
     for (FdParker& parker : parkers) home->poller_.remove_waiter(&parker);
     if (reason == WakeReason::kTimeout) return poll_now(fds, nfds);
+    if (reason == WakeReason::kInterrupted) {
+      errno = EINTR;  // poll(2) is never restarted after a handler (signal(7))
+      return -1;
+    }
   }
 }
 

@@ -14,7 +14,8 @@ namespace cohook {
 
 namespace {
 
-thread_local Scheduler* t_scheduler = nullptr;
+// initial-exec: a signal handler reads it (Scheduler::current_for_signal_handler).
+constinit thread_local Scheduler* t_scheduler __attribute__((tls_model("initial-exec"))) = nullptr;
 
 void on_park_timeout(Timer* timer) {
   auto* t = static_cast<ParkTimer*>(timer);
@@ -33,6 +34,7 @@ Coroutine* running_coroutine(const char* operation) {
 }  // namespace
 
 Scheduler* Scheduler::current() { return t_scheduler; }
+Scheduler* Scheduler::current_for_signal_handler() { return t_scheduler; }
 
 Scheduler& Scheduler::this_thread() {
   if (t_scheduler == nullptr) {
@@ -108,6 +110,14 @@ WakeReason Scheduler::park_until(std::uint64_t ticket, TimePoint deadline, const
   Coroutine* self = running_coroutine("park_until");
   Scheduler* home = self->home_;
   ParkTimer& timer = self->park_timer_;
+  // An interruption that arrived during the call before this park: do not sleep at all.
+  if (self->in_interruptible_call_ && interrupt_matches(self) && cancel_park(ticket)) {
+    self->posted_restart_.store(0, std::memory_order_relaxed);
+    self->posted_no_restart_.store(0, std::memory_order_relaxed);
+    self->wait_what_ = nullptr;
+    self->wait_fd_ = -1;
+    return WakeReason::kInterrupted;
+  }
   if (deadline != kNoDeadline) {
     timer.deadline = deadline;
     timer.fire = &on_park_timeout;
@@ -224,6 +234,7 @@ void Scheduler::run_once(int max_wait_ms) { run_round(max_wait_ms, false); }
 
 void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   diag::safe_point(this);
+  if (interrupts_posted_.load(std::memory_order_relaxed)) deliver_interrupts();
   drain_remote();
   run_ready();
   if (!timers_.empty()) timers_.fire_expired(Clock::now());
@@ -246,6 +257,8 @@ void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   }
   int woken = poller_.poll(timeout);
   sleeping_.store(false, std::memory_order_relaxed);
+  // A handler that ran inside epoll_wait posted for coroutines that would otherwise wait on.
+  if (interrupts_posted_.load(std::memory_order_relaxed)) deliver_interrupts();
   if (!timers_.empty()) timers_.fire_expired(Clock::now());
   if (unbounded && woken == 0) note_idle_period();
 }

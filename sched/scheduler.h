@@ -24,6 +24,7 @@ struct pollfd;
 #include "cohook/cohook.hpp"
 #include "poller/poller.h"
 #include "sched/coroutine.h"
+#include "sched/interrupt.h"
 #include "sched/time.h"
 #include "sched/timer_heap.h"
 
@@ -64,12 +65,25 @@ class Scheduler {
   // Parks until fd is ready for `interest` (poller::kReadable/kWritable), an error or hang-up
   // is reported, it is closed (kFdClosed), or the deadline passes (kTimeout). kNone means it
   // cannot be waited on; errno says why (EPERM: epoll cannot watch this kind of file).
-  // Only inside a coroutine.
+  // kInterrupted inside an InterruptibleCall (sched/interrupt.h). Only inside a coroutine.
   static WakeReason wait_fd(int fd, std::uint32_t interest, TimePoint deadline, const char* what);
   // poll(2) for a coroutine: same arguments, results and errno as the real poll, but waiting
   // parks the coroutine (until an fd is ready, the deadline, or an fd is closed under it).
   // Files epoll cannot watch count as ready, as poll(2) reports them. Only inside a coroutine.
+  // Inside an InterruptibleCall, an interruption ends it with -1/EINTR.
   static int poll_fds(struct pollfd* fds, unsigned long nfds, TimePoint deadline);
+
+  // ---- interruptions (contract in sched/interrupt.h; sched/interrupt.cc) ----
+  // Both are async-signal-safe and may be called from any thread. source: 1..64.
+  // One coroutine: it gets the interruption if it is inside a call that accepts it (now, or
+  // later in the same call if it is not parked yet). Green threads use this for pthread_kill.
+  static void interrupt(Coroutine* coroutine, int source, InterruptKind kind);
+  // Every coroutine homed on `scheduler` that is inside a call accepting the source when the
+  // scheduler's loop next runs. The hook layer's policy for a signal handled on that thread.
+  static void interrupt_thread(Scheduler* scheduler, int source, InterruptKind kind);
+  // The calling thread's scheduler without a TLS wrapper call (initial-exec TLS): usable in a
+  // signal handler. nullptr on a thread without one.
+  static Scheduler* current_for_signal_handler();
 
   // ---- the loop (on this scheduler's thread, outside any coroutine) ----
   // One round: run what is ready, fire due timers, then poll for at most max_wait_ms
@@ -101,6 +115,7 @@ class Scheduler {
  private:
   friend class Coroutine;
   friend class DiagAccess;
+  friend class InterruptibleCall;
 
   // pthread_atfork child handler: only the forking thread lives on; its scheduler keeps its
   // coroutines, with a poller of its own. Coroutines homed on other threads never run again.
@@ -112,6 +127,8 @@ class Scheduler {
   void on_finished(Coroutine* coroutine);  // home thread, after its last switch out
   int poll_timeout(int max_wait_ms) const;
   void run_round(int max_wait_ms, bool until_idle);
+  void deliver_interrupts();  // sched/interrupt.cc
+  static bool interrupt_matches(const Coroutine* coroutine);
   // Stall reports (sched/stall_report.cc).
   static int stall_period_ms();  // 0: off
   void register_started(Coroutine* coroutine);
@@ -133,6 +150,10 @@ class Scheduler {
   std::atomic<bool> remote_pending_{false};
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_requested_{false};
+  // Posted by interrupt()/interrupt_thread() (async-signal-safe), taken by deliver_interrupts().
+  std::atomic<bool> interrupts_posted_{false};
+  std::atomic<std::uint64_t> thread_restart_{0};
+  std::atomic<std::uint64_t> thread_no_restart_{0};
 
   Runtime::State* runtime_ = nullptr;
   std::size_t fd_waiters_ = 0;        // coroutines in wait_fd / poll_fds

@@ -156,10 +156,10 @@ TEST(HookFdTable, NoCeilingOnFdNumbers) {
   EXPECT_EQ(received, "high") << "fd " << high;
 }
 
-TEST(HookFdTable, PlainThreadStillBlocksOnAnFdACoroutineMadeNonBlocking) {
+TEST(HookFdTable, PlainThreadStillBlocksOnAnFdACoroutineUsed) {
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-  // A coroutine uses the fd first, so cohook switches it to non-blocking mode...
+  // A coroutine uses the fd first (its attempts are non-blocking, the file never is)...
   cohook::Runtime runtime(1);
   runtime.run([&] {
     ::write(sv[1], "a", 1);
