@@ -10,6 +10,8 @@ struct Config {
   std::size_t stack_size;  // COHOOK_STACK_SIZE
   int threads;             // COHOOK_THREADS (0: not set)
   int stall_report_seconds;  // COHOOK_STALL_REPORT (0: off)
+  int dump_signal;           // COHOOK_DUMP_SIGNAL (0: none)
+  int hog_report_ms;         // COHOOK_HOG_REPORT (0: off)
 };
 
 const Config& config();
@@ -17,5 +19,7 @@ const Config& config();
 // Parsers, exposed for tests. Return false on anything but the accepted form.
 bool parse_size(const char* text, std::size_t* bytes);   // "65536", "64K", "1M", "1G"
 bool parse_count(const char* text, int max, int* value);  // 1..max
+// "SIGUSR2", "USR2", "12", "SIGRTMIN+2"; a signal that can be caught and is not a fault; "0": none.
+bool parse_signal(const char* text, int* signal_number);
 
 }  // namespace cohook

@@ -11,6 +11,7 @@
 #include "sched/baton.h"
 #include "sched/native_sync.h"
 #include "sched/exception_report.h"
+#include "sched/diag.h"
 #include "sched/scheduler.h"
 #include "sched/stack_overflow.h"
 #include "sched/wait_list.h"

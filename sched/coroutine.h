@@ -14,6 +14,7 @@
 #include "coctx/fiber.h"
 #include "cohook/detail/wait_list.hpp"
 #include "poller/poller.h"
+#include "sched/diag.h"
 #include "sched/time.h"
 #include "sched/timer_heap.h"
 #include "sched/wait_list.h"
@@ -109,7 +110,9 @@ class Coroutine {
     // thread and this thread's was read when its first coroutine started: no call per switch.
     int* err = t_errno_location;
     int saved_errno = *err;
+    diag::note_switch(true);  // the hog watchdog's witness: two relaxed stores per resume
     from.switch_to(fiber_);
+    diag::note_switch(previous != nullptr);
     *err = saved_errno;
     t_current_coroutine = previous;
     if (__builtin_expect(state_.load(std::memory_order_acquire) == CoroutineState::kFinished, 0)) on_finished();
@@ -170,6 +173,7 @@ class Coroutine {
   friend class Scheduler;
   Coroutine(Scheduler* home, CoroutineBody body, std::size_t stack_size, const std::string& name,
             coctx::SharedStack* shared_stack);
+  friend class DiagAccess;
   friend class InterruptibleCall;
   ~Coroutine();
 
@@ -226,6 +230,7 @@ class Coroutine {
   const std::uint64_t id_;
   coctx::SharedStack* const shared_stack_;
   const char* wait_what_ = nullptr;
+  std::int64_t parked_since_ms_ = 0;  // diag::coarse_now_ms() at the last park, for dumps
   void* user_data_ = nullptr;
   LocalTable* locals_ = nullptr;
   char* name_ = nullptr;  // a heap copy, only when named

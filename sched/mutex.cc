@@ -7,8 +7,10 @@
 // owner destroy a mutex as soon as it has unlocked it, which may be before our unlock() returns.
 // Invariant: kHasWaiters is set, under kQueueLocked, exactly when the queue is non-empty, and
 // only while kHeld is set (ownership passes to the first waiter, never through "free").
+// The holder is recorded in owner_ for lock-cycle reports (sched/lock_graph.h).
 #include "cohook/cohook.hpp"
 #include "sched/coroutine.h"
+#include "sched/lock_graph.h"
 #include "sched/runtime_state.h"
 #include "sched/scheduler.h"
 #include "sched/spin_wait.h"
@@ -49,7 +51,10 @@ bool holder_may_run_elsewhere() {
 
 bool Mutex::try_lock() {
   std::uint32_t expected = 0;
-  return state_.compare_exchange_strong(expected, kHeld, std::memory_order_acquire, std::memory_order_relaxed);
+  if (!state_.compare_exchange_strong(expected, kHeld, std::memory_order_acquire, std::memory_order_relaxed))
+    return false;
+  owner_.store(Coroutine::current(), std::memory_order_release);
+  return true;
 }
 
 void Mutex::lock() {
@@ -72,21 +77,33 @@ bool Mutex::try_lock_until(std::chrono::steady_clock::time_point deadline) {
   std::uint32_t s = lock_queue(state_);
   if ((s & kHeld) == 0) {  // released while we took the queue bit
     state_.store(s | kHeld, std::memory_order_release);
+    owner_.store(Coroutine::current(), std::memory_order_release);
     return true;
   }
   detail::push_back(waiters_, node.get());
   state_.store(s | kHasWaiters, std::memory_order_release);
-  if (node->baton.wait_until(deadline, "mutex")) return true;  // handed to us
+  // Only a wait without end can be part of a deadlock.
+  bool in_graph = deadline == kNoDeadline && Coroutine::current() != nullptr;
+  if (in_graph) diag::note_waiting_for_lock(this, &owner_, "mutex");
+  bool handed = node->baton.wait_until(deadline, "mutex");
+  if (in_graph) diag::note_done_waiting_for_lock();
+  if (handed) {
+    owner_.store(Coroutine::current(), std::memory_order_release);
+    return true;
+  }
   s = lock_queue(state_);
   bool still_queued = detail::remove(waiters_, node.get());
   state_.store(waiters_.head != nullptr ? s : s & ~kHasWaiters, std::memory_order_release);
   if (still_queued) return false;
   // Unlock popped us just as we timed out: the lock is ours, and its post is on the way.
   node->baton.await_post();
+  owner_.store(Coroutine::current(), std::memory_order_release);
   return true;
 }
 
 void Mutex::unlock() {
+  // Cleared first: between the hand-off and the new holder running, nobody is named.
+  owner_.store(nullptr, std::memory_order_release);
   std::uint32_t expected = kHeld;
   if (state_.compare_exchange_strong(expected, 0, std::memory_order_release, std::memory_order_relaxed)) return;
   std::uint32_t s = lock_queue(state_);

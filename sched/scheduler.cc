@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "sched/real_locks.h"
+#include "sched/diag.h"
 #include "sched/runtime_state.h"
 #include "sched/spin_wait.h"
 #include "sched/stack_overflow.h"
@@ -48,6 +49,7 @@ Scheduler& Scheduler::this_thread() {
 Scheduler::Scheduler() {
   if (t_scheduler == nullptr) t_scheduler = this;
   install_stack_overflow_handler();
+  diag::register_scheduler(this);
   static std::once_flag atfork_once;
   std::call_once(atfork_once, [] { ::pthread_atfork(nullptr, nullptr, &Scheduler::rebuild_after_fork); });
 }
@@ -66,6 +68,7 @@ void Scheduler::rebuild_after_fork() {
 }
 
 Scheduler::~Scheduler() {
+  diag::unregister_scheduler(this);
   if (t_scheduler == this) t_scheduler = nullptr;
   int spins = 0;
   while (remote_wakers_.load(std::memory_order_acquire) != 0) spin_then_yield(spins);
@@ -138,6 +141,7 @@ WakeReason Scheduler::park_until(std::uint64_t ticket, TimePoint deadline, const
     home->timers_.add(&timer);
   }
   self->wait_what_ = what;
+  self->parked_since_ms_ = diag::park_clock_ms();
   if (self->armed_ticket_.load(std::memory_order_acquire) == ticket)
     self->state_.store(CoroutineState::kParked, std::memory_order_relaxed);
   self->switch_to_resumer();
@@ -263,6 +267,7 @@ int Scheduler::poll_timeout(int max_wait_ms) const {
 void Scheduler::run_once(int max_wait_ms) { run_round(max_wait_ms, false); }
 
 void Scheduler::run_round(int max_wait_ms, bool until_idle) {
+  diag::safe_point(this);
   if (interrupts_posted_.load(std::memory_order_relaxed)) deliver_interrupts();
   drain_remote();
   ready_published_.store(ready_count_, std::memory_order_relaxed);

@@ -121,6 +121,7 @@ class Scheduler {
 
  private:
   friend class Coroutine;
+  friend class DiagAccess;
   friend class InterruptibleCall;
 
   // pthread_atfork child handler: only the forking thread lives on; its scheduler keeps its

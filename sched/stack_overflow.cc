@@ -9,9 +9,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
 
 #include "poller/syscalls.h"
 #include "sched/coroutine.h"
+#include "sched/stack_trace.h"
 
 namespace cohook {
 namespace {
@@ -50,6 +52,23 @@ void write_report(const Coroutine* coroutine) {
   (void)!sys::write(STDERR_FILENO, m.text, m.length);
 }
 
+thread_local bool t_unwinding_overflow = false;
+
+// The overflowing coroutine's stack, from the faulting context (or, with no context, from here).
+// Not async-signal-safe (dlopen, dladdr, malloc), but the process is about to abort anyway; an
+// alarm ends it should the report hang on a lock the faulting code held.
+void write_stack(void* ucontext) {
+  ::signal(SIGALRM, SIG_DFL);
+  ::alarm(5);
+  t_unwinding_overflow = true;
+  diag::StackTrace stack;
+  if (ucontext != nullptr && diag::load_unwinder()) diag::capture_signal_context(ucontext, &stack);
+  else diag::capture_here(&stack);
+  std::string text = "cohook: its stack, innermost frame first:\n";
+  diag::format_stack(stack, "    ", &text);
+  (void)!sys::write(STDERR_FILENO, text.data(), text.size());
+}
+
 std::uintptr_t stack_pointer_of(void* ucontext) {
   auto* uc = static_cast<ucontext_t*>(ucontext);
 #if defined(__x86_64__)
@@ -75,11 +94,18 @@ bool is_overflow(const Coroutine* coroutine, void* fault_address, void* ucontext
 }
 
 void on_segv(int signal_number, siginfo_t* info, void* ucontext) {
+  if (t_unwinding_overflow) {
+    const char text[] = "cohook: (the stack could not be read further)\n";
+    (void)!sys::write(STDERR_FILENO, text, sizeof text - 1);
+    ::signal(SIGABRT, SIG_DFL);
+    std::abort();
+  }
   const Coroutine* coroutine = Coroutine::current();
   if (coroutine != nullptr && is_overflow(coroutine, info->si_addr, ucontext)) {
     write_report(coroutine);
-    ::signal(SIGSEGV, SIG_DFL);  // returning re-runs the faulting access: the default kills
-    return;
+    write_stack(ucontext);
+    ::signal(SIGSEGV, SIG_DFL);
+    std::abort();
   }
   // Not ours: behave as if we had never been installed.
   if (g_previous_segv.sa_flags & SA_SIGINFO) {
@@ -136,6 +162,7 @@ void install_stack_overflow_handler() {
 
 void report_stack_overflow_and_die(const Coroutine* coroutine) {
   write_report(coroutine);
+  write_stack(nullptr);  // found at a switch-out: where it stands now, not where it overflowed
   std::abort();
 }
 

@@ -147,6 +147,7 @@ class COHOOK_API Mutex {
   // kHeld | kQueueLocked | kHasWaiters (sched/mutex.cc). One word, so that unlock() touches the
   // mutex in one atomic step at the end: the next owner may destroy it right after.
   std::atomic<std::uint32_t> state_{0};
+  std::atomic<Coroutine*> owner_{nullptr};  // the holder, for lock-cycle reports (null: a plain thread)
   detail::WaitList waiters_;
 };
 

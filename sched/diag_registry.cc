@@ -1,0 +1,210 @@
+#include "sched/diag_registry.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <new>
+
+#include "sched/diag.h"
+#include "sched/diag_access.h"
+
+namespace cohook::diag {
+
+constinit thread_local std::atomic<std::uint64_t> t_switch_epoch __attribute__((tls_model("initial-exec"))){0};
+std::atomic<bool> g_safe_point_requested{false};
+std::atomic<std::int64_t> g_tick_ms{0};
+
+struct CaptureRequest {
+  const std::vector<std::uint64_t>* only_ids = nullptr;
+  bool describe = true;
+  std::vector<SchedulerState> states;
+  std::mutex mutex;
+  std::condition_variable answered;
+  int outstanding = 0;
+  std::vector<CoroutineRecord> records;
+};
+
+namespace {
+
+std::mutex g_registry_mutex;
+// Never destroyed: the diagnostics thread may still walk it while exit runs static destructors.
+std::vector<SchedulerSlot*>& g_slots = *new std::vector<SchedulerSlot*>;
+int g_next_index = 0;
+thread_local SchedulerSlot* t_slot = nullptr;
+// One collection at a time: requests of two would race for the same slots.
+std::mutex g_collect_mutex;
+
+bool wanted(const std::vector<std::uint64_t>* only_ids, std::uint64_t id) {
+  return only_ids == nullptr || std::find(only_ids->begin(), only_ids->end(), id) != only_ids->end();
+}
+
+void describe(Coroutine* c, int thread_index, std::vector<CoroutineRecord>* out) {
+  CoroutineRecord r;
+  r.id = c->id();
+  r.name = c->name();
+  r.state = c->state();
+  r.thread_index = thread_index;
+  if (r.state == CoroutineState::kParked) {
+    r.wait_what = c->wait_what();
+    r.wait_fd = c->wait_fd();
+    std::int64_t since = DiagAccess::parked_since_ms(*c);
+    if (since > 0) r.parked_ms = std::max<std::int64_t>(0, park_clock_ms() - since);
+  }
+  if (c == Coroutine::current()) {
+    r.current = true;
+    capture_here(&r.stack);
+  } else if (const coctx::Fiber* fiber = c->fiber(); fiber != nullptr) {
+    // On its home thread, between switches (or below the running coroutine that asked): it is
+    // switched out and cannot run while we read its frames.
+    capture_suspended(*fiber, &r.stack);
+  } else {
+    r.stack.missing = "not started yet";
+  }
+  out->push_back(std::move(r));
+}
+
+void describe_scheduler(Scheduler& s, int thread_index, const std::vector<std::uint64_t>* only_ids,
+                        std::vector<CoroutineRecord>* out) {
+  for (Coroutine* c = DiagAccess::first_started(s); c != nullptr; c = DiagAccess::next_started(*c))
+    if (wanted(only_ids, c->id())) describe(c, thread_index, out);
+  // Spawned and queued but not yet started: not in the started list.
+  for (Coroutine* c = DiagAccess::first_ready(s); c != nullptr; c = DiagAccess::next_ready(*c))
+    if (c->fiber() == nullptr && wanted(only_ids, c->id())) describe(c, thread_index, out);
+}
+
+// Hands `slot`'s pending request (if any) the coroutines of `scheduler` (none if null).
+void serve(SchedulerSlot* slot, Scheduler* scheduler) {
+  CaptureRequest* request = slot->request.exchange(nullptr, std::memory_order_acq_rel);
+  if (request == nullptr) return;
+  std::vector<CoroutineRecord> mine;
+  if (scheduler != nullptr && request->describe) describe_scheduler(*scheduler, slot->index, request->only_ids, &mine);
+  SchedulerState state;
+  state.index = slot->index;
+  if (scheduler != nullptr) {
+    state.idle = DiagAccess::idle_with_nothing_to_wake(*scheduler);
+    state.switch_epoch = t_switch_epoch.load(std::memory_order_relaxed);
+    state.live = scheduler->live_coroutines();
+    state.in_runtime = scheduler->runtime() != nullptr;
+  }
+  std::lock_guard<std::mutex> lock(request->mutex);
+  if (scheduler != nullptr) request->states.push_back(state);
+  for (CoroutineRecord& r : mine) request->records.push_back(std::move(r));
+  --request->outstanding;
+  request->answered.notify_all();
+}
+
+void after_fork_in_child() {
+  // Only the forking thread lives on; the slots of the others would never answer.
+  new (&g_registry_mutex) std::mutex();
+  new (&g_collect_mutex) std::mutex();
+  std::erase_if(g_slots, [](SchedulerSlot* s) { return s != t_slot; });
+  for (SchedulerSlot* s : g_slots) s->request.store(nullptr, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+SchedulerSlot* this_thread_slot() { return t_slot; }
+
+void lock_registry() { g_registry_mutex.lock(); }
+void unlock_registry() { g_registry_mutex.unlock(); }
+std::vector<SchedulerSlot*>& slots_locked() { return g_slots; }
+
+void register_scheduler(Scheduler* scheduler) {
+  if (t_slot != nullptr) return;  // a second Scheduler on this thread: the first one is the loop
+  static std::once_flag atfork_once;
+  std::call_once(atfork_once, [] { ::pthread_atfork(nullptr, nullptr, &after_fork_in_child); });
+  auto* slot = new SchedulerSlot;
+  slot->scheduler = scheduler;
+  slot->thread = ::pthread_self();
+  slot->switch_epoch = &t_switch_epoch;
+  {
+    std::lock_guard<std::mutex> lock(g_registry_mutex);
+    slot->index = g_next_index++;
+    g_slots.push_back(slot);
+  }
+  t_slot = slot;
+  ensure_diag_thread();
+}
+
+void unregister_scheduler(Scheduler* scheduler) {
+  SchedulerSlot* slot = t_slot;
+  if (slot == nullptr || slot->scheduler != scheduler) return;
+  {
+    std::lock_guard<std::mutex> lock(g_registry_mutex);
+    std::erase(g_slots, slot);
+  }
+  t_slot = nullptr;
+  // A collector that handed us a request before we left waits for the answer: give it one.
+  serve(slot, nullptr);
+  // The hog watchdog reads slots under the registry lock, so nothing refers to it now.
+  delete slot;
+}
+
+void serve_safe_point(Scheduler* scheduler) {
+  ensure_diag_thread();  // after a fork, the child's first safe point starts it again
+  SchedulerSlot* slot = t_slot;
+  if (slot == nullptr) return;
+  serve(slot, slot->scheduler == scheduler ? scheduler : nullptr);
+}
+
+Collection collect(const std::vector<std::uint64_t>* only_ids, std::chrono::milliseconds patience, bool describe) {
+  std::lock_guard<std::mutex> one_at_a_time(g_collect_mutex);
+  CaptureRequest request;
+  request.only_ids = only_ids;
+  request.describe = describe;
+  Collection result;
+  std::vector<SchedulerSlot*> asked;
+  SchedulerSlot* own = t_slot;
+  {
+    std::lock_guard<std::mutex> lock(g_registry_mutex);
+    result.threads = static_cast<int>(g_slots.size());
+    for (SchedulerSlot* s : g_slots) {
+      if (s == own) continue;
+      asked.push_back(s);
+      ++request.outstanding;
+      s->request.store(&request, std::memory_order_release);
+    }
+    g_safe_point_requested.store(true, std::memory_order_seq_cst);
+    for (SchedulerSlot* s : asked) s->scheduler->wake();
+  }
+  // Our own thread is at a safe point by definition: we are its running code.
+  if (own != nullptr) {
+    if (describe) describe_scheduler(*own->scheduler, own->index, only_ids, &result.records);
+    SchedulerState state;  // busy: it is running us
+    state.index = own->index;
+    state.live = own->scheduler->live_coroutines();
+    state.in_runtime = own->scheduler->runtime() != nullptr;
+    result.states.push_back(state);
+  }
+
+  std::unique_lock<std::mutex> lock(request.mutex);
+  request.answered.wait_for(lock, patience, [&] { return request.outstanding == 0; });
+  lock.unlock();
+  // Take back what nobody took; wait for whoever took one to finish (a bounded capture).
+  {
+    std::lock_guard<std::mutex> registry(g_registry_mutex);
+    for (SchedulerSlot* s : asked) {
+      bool still_registered = std::find(g_slots.begin(), g_slots.end(), s) != g_slots.end();
+      if (!still_registered) continue;  // it answered on its way out (unregister_scheduler)
+      if (s->request.exchange(nullptr, std::memory_order_acq_rel) == &request) {
+        std::lock_guard<std::mutex> l(request.mutex);
+        --request.outstanding;
+        char text[160];
+        std::snprintf(text, sizeof text,
+                      "thread %d (pthread %#lx) did not reach a safe point within %lld ms: a coroutine runs without "
+                      "parking, or the thread runs no scheduler loop",
+                      s->index, static_cast<unsigned long>(s->thread), static_cast<long long>(patience.count()));
+        result.silent.emplace_back(text);
+      }
+    }
+    g_safe_point_requested.store(false, std::memory_order_relaxed);
+  }
+  lock.lock();
+  request.answered.wait(lock, [&] { return request.outstanding == 0; });
+  for (CoroutineRecord& r : request.records) result.records.push_back(std::move(r));
+  for (SchedulerState& s : request.states) result.states.push_back(s);
+  return result;
+}
+
+}  // namespace cohook::diag
