@@ -15,7 +15,7 @@ class DiagAccess {
   static std::int64_t parked_since_ms(const Coroutine& c) { return c.parked_since_ms_; }
   static bool idle_with_nothing_to_wake(const Scheduler& s) {
     return s.ready_count_ == 0 && s.timers_.empty() && s.fd_waiters_ == 0 &&
-           !s.remote_pending_.load(std::memory_order_acquire);
+           !s.remote_pending() && s.fresh_count_.load(std::memory_order_acquire) == 0;
   }
 };
 

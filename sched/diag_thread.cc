@@ -59,7 +59,7 @@ void on_hog_signal(int, siginfo_t*, void* ucontext) {
     slot->hog_id = 0;
     if (Coroutine* c = Coroutine::current(); c != nullptr) {
       slot->hog_id = c->id();
-      std::strncpy(slot->hog_name, c->name().c_str(), sizeof slot->hog_name - 1);
+      std::strncpy(slot->hog_name, c->name(), sizeof slot->hog_name - 1);
       slot->hog_name[sizeof slot->hog_name - 1] = '\0';
     }
     capture_signal_context(ucontext, &slot->hog_stack);
