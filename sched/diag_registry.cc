@@ -28,8 +28,13 @@ struct CaptureRequest {
 namespace {
 
 std::mutex g_registry_mutex;
-// Never destroyed: the diagnostics thread may still walk it while exit runs static destructors.
-std::vector<SchedulerSlot*>& g_slots = *new std::vector<SchedulerSlot*>;
+// Made on first use, never destroyed: a scheduler may be created from another library's static
+// constructor, before this file's dynamic initialisers have run, and may outlive exit's
+// destructors.
+std::vector<SchedulerSlot*>& registered_slots() {
+  static std::vector<SchedulerSlot*>& slots = *new std::vector<SchedulerSlot*>;
+  return slots;
+}
 int g_next_index = 0;
 thread_local SchedulerSlot* t_slot = nullptr;
 // One collection at a time: requests of two would race for the same slots.
@@ -98,8 +103,8 @@ void after_fork_in_child() {
   // Only the forking thread lives on; the slots of the others would never answer.
   new (&g_registry_mutex) std::mutex();
   new (&g_collect_mutex) std::mutex();
-  std::erase_if(g_slots, [](SchedulerSlot* s) { return s != t_slot; });
-  for (SchedulerSlot* s : g_slots) s->request.store(nullptr, std::memory_order_relaxed);
+  std::erase_if(registered_slots(), [](SchedulerSlot* s) { return s != t_slot; });
+  for (SchedulerSlot* s : registered_slots()) s->request.store(nullptr, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -108,7 +113,7 @@ SchedulerSlot* this_thread_slot() { return t_slot; }
 
 void lock_registry() { g_registry_mutex.lock(); }
 void unlock_registry() { g_registry_mutex.unlock(); }
-std::vector<SchedulerSlot*>& slots_locked() { return g_slots; }
+std::vector<SchedulerSlot*>& slots_locked() { return registered_slots(); }
 
 void register_scheduler(Scheduler* scheduler) {
   if (t_slot != nullptr) return;  // a second Scheduler on this thread: the first one is the loop
@@ -121,7 +126,7 @@ void register_scheduler(Scheduler* scheduler) {
   {
     std::lock_guard<std::mutex> lock(g_registry_mutex);
     slot->index = g_next_index++;
-    g_slots.push_back(slot);
+    registered_slots().push_back(slot);
   }
   t_slot = slot;
   ensure_diag_thread();
@@ -132,7 +137,7 @@ void unregister_scheduler(Scheduler* scheduler) {
   if (slot == nullptr || slot->scheduler != scheduler) return;
   {
     std::lock_guard<std::mutex> lock(g_registry_mutex);
-    std::erase(g_slots, slot);
+    std::erase(registered_slots(), slot);
   }
   t_slot = nullptr;
   // A collector that handed us a request before we left waits for the answer: give it one.
@@ -158,8 +163,8 @@ Collection collect(const std::vector<std::uint64_t>* only_ids, std::chrono::mill
   SchedulerSlot* own = t_slot;
   {
     std::lock_guard<std::mutex> lock(g_registry_mutex);
-    result.threads = static_cast<int>(g_slots.size());
-    for (SchedulerSlot* s : g_slots) {
+    result.threads = static_cast<int>(registered_slots().size());
+    for (SchedulerSlot* s : registered_slots()) {
       if (s == own) continue;
       asked.push_back(s);
       ++request.outstanding;
@@ -185,7 +190,7 @@ Collection collect(const std::vector<std::uint64_t>* only_ids, std::chrono::mill
   {
     std::lock_guard<std::mutex> registry(g_registry_mutex);
     for (SchedulerSlot* s : asked) {
-      bool still_registered = std::find(g_slots.begin(), g_slots.end(), s) != g_slots.end();
+      bool still_registered = std::find(registered_slots().begin(), registered_slots().end(), s) != registered_slots().end();
       if (!still_registered) continue;  // it answered on its way out (unregister_scheduler)
       if (s->request.exchange(nullptr, std::memory_order_acq_rel) == &request) {
         std::lock_guard<std::mutex> l(request.mutex);

@@ -36,7 +36,12 @@ bool g_restart_after_fork = false;
 std::atomic<int> g_event_fd{-1};  // read by the signal handler
 std::atomic<bool> g_dump_signalled{false};
 // Under g_thread_mutex. Never destroyed: the thread outlives static destructors at exit.
-std::deque<std::function<void()>>& g_jobs = *new std::deque<std::function<void()>>;
+// Made on first use (a scheduler may start before this file's dynamic initialisers run), never
+// destroyed (the thread may outlive exit's destructors).
+std::deque<std::function<void()>>& pending_jobs() {
+  static std::deque<std::function<void()>>& jobs = *new std::deque<std::function<void()>>;
+  return jobs;
+}
 
 void kick() {
   std::uint64_t one = 1;
@@ -204,9 +209,9 @@ void thread_main() {
       std::function<void()> job;
       {
         std::lock_guard<std::mutex> lock(g_thread_mutex);
-        if (g_jobs.empty()) break;
-        job = std::move(g_jobs.front());
-        g_jobs.pop_front();
+        if (pending_jobs().empty()) break;
+        job = std::move(pending_jobs().front());
+        pending_jobs().pop_front();
       }
       job();
     }
@@ -233,7 +238,7 @@ void after_fork_in_child() {
     g_tick_ms.store(0, std::memory_order_relaxed);  // nobody ticks until the thread is back
     g_safe_point_requested.store(true, std::memory_order_relaxed);
   }
-  new (&g_jobs) std::deque<std::function<void()>>();
+  new (&pending_jobs()) std::deque<std::function<void()>>();
 }
 
 }  // namespace
@@ -260,7 +265,7 @@ void post_to_diag_thread(std::function<void()> job) {
   ensure_diag_thread();
   {
     std::lock_guard<std::mutex> lock(g_thread_mutex);
-    g_jobs.push_back(std::move(job));
+    pending_jobs().push_back(std::move(job));
   }
   kick();
 }
