@@ -13,6 +13,7 @@
 // own code). On a thread without a scheduler the kernel has already interrupted that thread's
 // blocking call, if any, by itself.
 #include "hook/signal_hooks.h"
+#include "sched/runtime_signals.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -125,6 +126,10 @@ class InstallLock {
 
 int install(int signal, const struct sigaction* action, struct sigaction* old_action) {
   if (signal <= 0 || signal > kMaxSignal) return real_sigaction(signal, action, old_action);
+  // cohook's own handlers (dump, hog capture, overflow report) go to the kernel as they are: a
+  // dump or a hog report must never interrupt the program's parked calls.
+  if (action != nullptr && cohook::is_runtime_signal_handler(handler_of(*action)))
+    return real_sigaction(signal, action, old_action);
   InstallLock lock;
   void* old_handler = nullptr;
   int old_flags = 0;

@@ -16,6 +16,7 @@
 #include "poller/syscalls.h"
 #include "sched/config.h"
 #include "sched/diag.h"
+#include "sched/runtime_signals.h"
 #include "sched/diag_registry.h"
 #include "sched/dump.h"
 #include "sched/global_deadlock.h"
@@ -82,6 +83,7 @@ void install_handlers() {
         current.sa_handler == SIG_DFL) {
       struct sigaction action {};
       action.sa_handler = &on_dump_signal;
+      register_runtime_signal_handler(reinterpret_cast<void*>(&on_dump_signal));
       action.sa_flags = SA_RESTART;
       sigemptyset(&action.sa_mask);
       ::sigaction(dump_signal, &action, nullptr);
@@ -90,6 +92,7 @@ void install_handlers() {
   if (config().hog_report_ms > 0) {
     struct sigaction action {};
     action.sa_sigaction = &on_hog_signal;
+    register_runtime_signal_handler(reinterpret_cast<void*>(&on_hog_signal));
     // On the alternate stack: a coroutine's own stack may have little room left. SA_RESTART: the
     // hogging call (a blocking read of a file, say) goes on as if nothing happened.
     action.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;

@@ -13,6 +13,7 @@
 
 #include "poller/syscalls.h"
 #include "sched/coroutine.h"
+#include "sched/runtime_signals.h"
 #include "sched/stack_trace.h"
 
 namespace cohook {
@@ -154,6 +155,7 @@ void install_stack_overflow_handler() {
   std::call_once(g_install_once, [] {
     struct sigaction action {};
     action.sa_sigaction = &on_segv;
+    register_runtime_signal_handler(reinterpret_cast<void*>(&on_segv));
     action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&action.sa_mask);
     ::sigaction(SIGSEGV, &action, &g_previous_segv);

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "coctx/fiber.h"
+#include "sched/coroutine.h"
 #include "sched/symbolize.h"
 
 #if defined(__x86_64__) && __has_include(<libunwind.h>)
@@ -141,6 +142,17 @@ void capture_signal_context(void* ucontext, StackTrace* out) {
   }
   unw_cursor_t cursor;
   auto* uc = static_cast<unw_context_t*>(ucontext);
+  // libunwind may read and write files (validating addresses) from this handler, which can run
+  // inside a coroutine: those calls must be libc's, never a hooked call that parks.
+  Coroutine* interrupted = Coroutine::current();
+  bool hooks_were_enabled = interrupted != nullptr && interrupted->hooks_enabled();
+  if (hooks_were_enabled) interrupted->set_hooks_enabled(false);
+  struct RestoreHooks {
+    Coroutine* coroutine;
+    ~RestoreHooks() {
+      if (coroutine != nullptr) coroutine->set_hooks_enabled(true);
+    }
+  } restore{hooks_were_enabled ? interrupted : nullptr};
   // A signal frame: the interrupted instruction is exact, not a return address.
   int rc = g_unwinder.init_local2 != nullptr ? g_unwinder.init_local2(&cursor, uc, UNW_INIT_SIGNAL_FRAME)
                                              : g_unwinder.init_local(&cursor, uc);
