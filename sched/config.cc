@@ -57,36 +57,6 @@ __attribute__((constructor)) void validate_environment() { (void)config(); }
 
 }  // namespace
 
-bool parse_size(const char* text, std::size_t* bytes) {
-  if (text == nullptr || *text < '0' || *text > '9') return false;
-  errno = 0;
-  char* end = nullptr;
-  unsigned long long value = std::strtoull(text, &end, 10);
-  if (errno != 0) return false;
-  unsigned shift = 0;
-  switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; ++end; break;
-    case 'm': case 'M': shift = 20; ++end; break;
-    case 'g': case 'G': shift = 30; ++end; break;
-    default: return false;
-  }
-  if (*end != '\0') return false;
-  if (value > (~0ull >> shift)) return false;
-  *bytes = static_cast<std::size_t>(value << shift);
-  return true;
-}
-
-bool parse_count(const char* text, int max, int* value) {
-  if (text == nullptr || *text < '0' || *text > '9') return false;
-  errno = 0;
-  char* end = nullptr;
-  long v = std::strtol(text, &end, 10);
-  if (errno != 0 || *end != '\0' || v < 1 || v > max) return false;
-  *value = static_cast<int>(v);
-  return true;
-}
-
 bool parse_signal(const char* text, int* signal_number) {
   if (text == nullptr || *text == '\0') return false;
   int number = 0;

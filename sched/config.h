@@ -4,6 +4,8 @@
 
 #include <cstddef>
 
+#include "sched/config_parse.h"
+
 namespace cohook {
 
 struct Config {
@@ -16,9 +18,8 @@ struct Config {
 
 const Config& config();
 
-// Parsers, exposed for tests. Return false on anything but the accepted form.
-bool parse_size(const char* text, std::size_t* bytes);   // "65536", "64K", "1M", "1G"
-bool parse_count(const char* text, int max, int* value);  // 1..max
+// Parsers, exposed for tests (parse_size and parse_count: sched/config_parse.h). Return false on
+// anything but the accepted form.
 // "SIGUSR2", "USR2", "12", "SIGRTMIN+2"; a signal that can be caught and is not a fault; "0": none.
 bool parse_signal(const char* text, int* signal_number);
 

@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "sched/config_parse.h"
+
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
@@ -58,34 +60,17 @@ See "Running unmodified programs: corun" in cohook's README for what green threa
   std::exit(2);
 }
 
+// The same forms libcohook.so accepts for COHOOK_THREADS and COHOOK_STACK_SIZE.
 bool parse_threads(const char* text, long* value) {
-  if (text == nullptr || *text < '0' || *text > '9') return false;
-  errno = 0;
-  char* end = nullptr;
-  long v = std::strtol(text, &end, 10);
-  if (errno != 0 || *end != '\0' || v < 1 || v > 1024) return false;
-  *value = v;
+  int threads = 0;
+  if (!cohook::parse_count(text, 1024, &threads)) return false;
+  *value = threads;
   return true;
 }
 
-// The same form libcohook.so accepts for COHOOK_STACK_SIZE.
 bool parse_size(const char* text) {
-  if (text == nullptr || *text < '0' || *text > '9') return false;
-  errno = 0;
-  char* end = nullptr;
-  unsigned long long value = std::strtoull(text, &end, 10);
-  if (errno != 0) return false;
-  unsigned shift = 0;
-  switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; ++end; break;
-    case 'm': case 'M': shift = 20; ++end; break;
-    case 'g': case 'G': shift = 30; ++end; break;
-    default: return false;
-  }
-  if (*end != '\0' || value > (~0ull >> shift)) return false;
-  unsigned long long bytes = value << shift;
-  return bytes >= (16ull << 10) && bytes <= (1ull << 30);
+  std::size_t bytes = 0;
+  return cohook::parse_size(text, &bytes) && bytes >= (std::size_t{16} << 10) && bytes <= (std::size_t{1} << 30);
 }
 
 std::string find_library() {
