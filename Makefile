@@ -71,8 +71,12 @@ BENCH_SRCS := $(wildcard bench/*_bench.cc)
 BENCH_BINS := $(patsubst bench/%.cc,$(OUT)/bench/%,$(BENCH_SRCS))
 EXAMPLE_SRCS := $(wildcard examples/*.cc)
 EXAMPLE_BINS := $(patsubst examples/%.cc,$(BINDIR)/%,$(EXAMPLE_SRCS)) $(BINDIR)/echo_threads_plain
+# Single-file tools are tools/NAME.cc; a tool of several files is tools/NAME/*.cc (costrace). Both
+# link the code they share from tools/common/.
 TOOL_SRCS := $(wildcard tools/*.cc)
-TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS))
+TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS)) $(if $(wildcard tools/costrace/*.cc),$(BINDIR)/costrace)
+TOOL_COMMON_OBJS := $(patsubst %.cc,$(OUT)/app/%.o,$(wildcard tools/common/*.cc))
+COSTRACE_OBJS := $(patsubst %.cc,$(OUT)/app/%.o,$(wildcard tools/costrace/*.cc))
 
 # Recursively expanded: pkg-config runs when a link recipe runs, after `make deps` has installed
 # libabsl-dev, never at parse time (on a fresh machine it is not there yet).
@@ -183,9 +187,13 @@ $(BINDIR)/echo_threads_plain: $(OUT)/app/examples/echo_threads_plain.c.o
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(LDFLAGS_FLAVOUR) -pthread
 
-$(BINDIR)/%: $(OUT)/app/tools/%.o
+$(BINDIR)/%: $(OUT)/app/tools/%.o $(TOOL_COMMON_OBJS)
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
+	$(CXX) -o $@ $^ $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
+
+$(BINDIR)/costrace: $(COSTRACE_OBJS) $(TOOL_COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) build-tests
