@@ -3,6 +3,7 @@
 // hook/trace_summary.cc.
 #include "hook/trace.h"
 
+#include <dlfcn.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -141,6 +142,22 @@ void append_stack(TraceLine& line) {
   // one mode whose call path allocates (documented in README, "costrace").
   diag::StackTrace stack;
   diag::capture_here(&stack);
+  // The top frames are the tracer's and the hook's own: start at the first frame outside
+  // libcohook.so, the caller of the libc function, as strace -k starts at the system call.
+  Dl_info self{};
+  if (::dladdr(reinterpret_cast<void*>(&append_stack), &self) != 0) {
+    int skip = 0;
+    while (skip < stack.depth) {
+      Dl_info frame{};
+      if (::dladdr(reinterpret_cast<void*>(stack.pc[skip]), &frame) == 0 || frame.dli_fbase != self.dli_fbase) break;
+      ++skip;
+    }
+    if (skip < stack.depth) {
+      for (int i = skip; i < stack.depth; ++i) stack.pc[i - skip] = stack.pc[i];
+      stack.depth -= skip;
+      stack.first_is_exact = false;
+    }
+  }
   std::string text;
   diag::format_stack(stack, " > ", &text);
   if (!text.empty() && text.back() == '\n') text.pop_back();

@@ -131,10 +131,6 @@ int trace_dup(int (*body)(int), int fd) {
 }
 
 int trace_dup2(int (*body)(int, int), int fd, int new_fd) {
-  if (is_trace_fd(new_fd)) {
-    errno = EBUSY;
-    return -1;
-  }
   return traced_call(
       TracedCall::dup2,
       [&](TraceLine& line) {
@@ -143,14 +139,14 @@ int trace_dup2(int (*body)(int, int), int fd, int new_fd) {
         line.put(", ");
         line.put_int(new_fd);
       },
-      [&] { return body(fd, new_fd); }, close_paren);
+      [&] {
+        if (!is_trace_fd(new_fd)) return body(fd, new_fd);
+        errno = EBUSY;
+        return -1;
+      }, close_paren);
 }
 
 int trace_dup3(int (*body)(int, int, int), int fd, int new_fd, int flags) {
-  if (is_trace_fd(new_fd)) {
-    errno = EBUSY;
-    return -1;
-  }
   return traced_call(
       TracedCall::dup3,
       [&](TraceLine& line) {
@@ -161,24 +157,28 @@ int trace_dup3(int (*body)(int, int, int), int fd, int new_fd, int flags) {
         line.put(", ");
         put_open_flags(line, flags);
       },
-      [&] { return body(fd, new_fd, flags); }, close_paren);
+      [&] {
+        if (!is_trace_fd(new_fd)) return body(fd, new_fd, flags);
+        errno = EBUSY;
+        return -1;
+      }, close_paren);
 }
 
 // The trace fd is costrace's, not the program's: closing it or duplicating onto it is refused as
 // for an fd the program never opened (close: EBADF) or one the kernel is busy with (dup2/dup3:
 // EBUSY), so a program that closes every fd it does not know keeps running, traced.
 int trace_close(int (*body)(int), int fd) {
-  if (is_trace_fd(fd)) {
-    errno = EBADF;
-    return -1;
-  }
   return traced_call(
       TracedCall::close,
       [&](TraceLine& line) {
         line.put("close(");
         line.put_int(fd);
       },
-      [&] { return body(fd); }, close_paren);
+      [&] {
+        if (!is_trace_fd(fd)) return body(fd);
+        errno = EBADF;
+        return -1;
+      }, close_paren);
 }
 
 int trace_shutdown(int (*body)(int, int), int fd, int how) {
