@@ -64,7 +64,10 @@ void put_timeval(TraceLine& line, const timeval* time);    // {tv_sec=1, tv_usec
 // The result as strace ends a line: " = 78", " = -1 ECONNRESET (Connection reset by peer)",
 // " = ? <unavailable>" is never needed. Pointer-returning calls are not traced.
 void put_result(TraceLine& line, long long result, int error);
-// "ECONNRESET" for 104; nullptr for a number with no name (then strace prints "-1 E??? (...)").
+// "ECONNRESET" for 104; nullptr for a number with no name (then strace prints "-1 (errno 200)").
 const char* errno_name(int error);
+// glibc's strerror text in the C locale, as strace prints it: "Connection reset by peer"; nullptr
+// for a number with no name.
+const char* errno_text(int error);
 
 }  // namespace cohook::trace
