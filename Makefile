@@ -254,10 +254,11 @@ $(OUT)/cross/switch_check: $(OUT)/app/test/cross/switch_check.o $(STATIC_LIB)
 # benchmark: the thread server under corun at 10,000 connections against the epoll server
 # (scripts/bench-corun.sh).
 bench: deps
-	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) $(BENCH_BINS) examples tools
+	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) $(BENCH_BINS) examples tools lib $(OUT)/test/programs/trace_subject
 	@for b in $(filter-out %/summary_bench,$(BENCH_BINS)) $(filter %/summary_bench,$(BENCH_BINS)); do \
 	  echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
 	@scripts/bench-corun.sh
+	@scripts/bench-costrace.sh
 
 demo: all
 	@scripts/demo.sh
