@@ -165,6 +165,10 @@ $(OUT)/app/test/hook_fortify_test.o: APP_CXXFLAGS += -D_FORTIFY_SOURCE=2
 # Tests that drive third-party client libraries also link those libraries.
 $(OUT)/test/real_library_test: EXTRA_LIBS := -lcurl -lhiredis -lssl -lcrypto
 
+# A test of a tools/ source links that source's object too.
+$(OUT)/test/chrome_trace_test: $(OUT)/app/tools/costrace/chrome_trace.o
+$(OUT)/test/chrome_trace_test: EXTRA_LIBS := $(OUT)/app/tools/costrace/chrome_trace.o
+
 $(OUT)/test/%: $(OUT)/app/test/%.o $(TEST_SUPPORT) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $< $(TEST_SUPPORT) $(WHOLE_STATIC_LIB) $(LDFLAGS_FLAVOUR) $(GTEST_LIBS) $(ABSL_LIBS) $(EXTRA_LIBS) $(LIB_LDLIBS)
