@@ -76,7 +76,9 @@ EXAMPLE_BINS := $(patsubst examples/%.cc,$(BINDIR)/%,$(EXAMPLE_SRCS)) $(BINDIR)/
 TOOL_SRCS := $(wildcard tools/*.cc)
 TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS)) $(if $(wildcard tools/costrace/*.cc),$(BINDIR)/costrace)
 TOOL_COMMON_OBJS := $(patsubst %.cc,$(OUT)/app/%.o,$(wildcard tools/common/*.cc))
-COSTRACE_OBJS := $(patsubst %.cc,$(OUT)/app/%.o,$(wildcard tools/costrace/*.cc))
+# costrace also names errno values as the library does (for --chrome-trace): those objects of
+# hook/, never the library (its hooks would interpose costrace's own calls).
+COSTRACE_OBJS := $(patsubst %.cc,$(OUT)/app/%.o,$(wildcard tools/costrace/*.cc)) $(OUT)/app/hook/trace_decode_errno.o $(OUT)/app/hook/trace_line.o
 
 # Recursively expanded: pkg-config runs when a link recipe runs, after `make deps` has installed
 # libabsl-dev, never at parse time (on a fresh machine it is not there yet).

@@ -10,17 +10,12 @@
 #include <memory>
 
 #include "hook/trace_record.h"
+#include "tools/costrace/chrome_trace.h"
 #include "tools/costrace/line_printer.h"
 #include "tools/costrace/options.h"
 #include "tools/costrace/summary_table.h"
 #include "tools/costrace/trace_session.h"
 
-#if __has_include("tools/costrace/chrome_trace.h")
-#include "tools/costrace/chrome_trace.h"
-#define COSTRACE_HAVE_CHROME_TRACE 1
-#else
-#define COSTRACE_HAVE_CHROME_TRACE 0
-#endif
 
 namespace {
 
@@ -39,16 +34,9 @@ int main(int argc, char** argv) {
   using namespace cohook;
   costrace::Options options = costrace::parse_options(argc, argv);
   std::FILE* out = options.output.empty() ? stderr : open_or_exit(options.output);
-#if COSTRACE_HAVE_CHROME_TRACE
   std::FILE* chrome_file = options.chrome_trace.empty() ? nullptr : open_or_exit(options.chrome_trace);
   std::unique_ptr<costrace::ChromeTraceWriter> chrome;
   if (chrome_file != nullptr) chrome = std::make_unique<costrace::ChromeTraceWriter>(chrome_file);
-#else
-  if (!options.chrome_trace.empty()) {
-    std::fprintf(stderr, "costrace: --chrome-trace: this costrace was built without the Chrome trace writer\n");
-    return 2;
-  }
-#endif
   // costrace outlives the program to print its last lines: a Ctrl-C meant for the program (it
   // gets it too, being in the same process group) must not end costrace first.
   ::signal(SIGINT, SIG_IGN);
@@ -62,9 +50,7 @@ int main(int argc, char** argv) {
   // and count here.
   bool count_calls_here = options.table() && (options.summary_and_lines || !options.chrome_trace.empty());
   int status = session.run([&](const trace::RecordHeader& header, std::string_view text) {
-#if COSTRACE_HAVE_CHROME_TRACE
     if (chrome) chrome->record(header, text);
-#endif
     if (!options.follow_forks && header.pid != session.pid()) return;
     switch (header.kind) {
       case trace::RecordKind::kSummary:
@@ -86,12 +72,10 @@ int main(int argc, char** argv) {
   });
   if (options.lines()) printer.exited(session.pid(), status);
   if (options.table()) table.print(out);
-#if COSTRACE_HAVE_CHROME_TRACE
   if (chrome) {
     chrome->finish();
     std::fclose(chrome_file);
   }
-#endif
   if (out != stderr) std::fclose(out);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) {
