@@ -369,15 +369,7 @@ const Scenario kScenarios[] = {
 class NonblockTest : public ::testing::TestWithParam<Scenario> {};
 
 TEST_P(NonblockTest, RawAndHookedAgree) {
-  const Scenario& scenario = GetParam();
-  std::string raw;
-  std::string hooked;
-  hook_test::run_in(Mode::kRaw, [&] { raw = scenario.run(Mode::kRaw); });
-  hook_test::run_in(Mode::kHooked, [&] {
-    ASSERT_TRUE(cohook::this_coroutine::inside());
-    hooked = scenario.run(Mode::kHooked);
-  });
-  hook_test::expect_raw_and_hooked_agree(scenario, raw, hooked);
+  hook_test::check_raw_and_hooked(GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, NonblockTest, ::testing::ValuesIn(kScenarios),

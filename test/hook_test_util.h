@@ -86,6 +86,18 @@ inline void expect_raw_and_hooked_agree(const Scenario& scenario, const std::str
   EXPECT_EQ(hooked, raw) << "hooked differs from libc";
 }
 
+// The plain check of a scenario: run() raw on this thread, then hooked as a coroutine.
+inline void check_raw_and_hooked(const Scenario& scenario) {
+  std::string raw;
+  std::string hooked;
+  run_in(Mode::kRaw, [&] { raw = scenario.run(Mode::kRaw); });
+  run_in(Mode::kHooked, [&] {
+    ASSERT_TRUE(cohook::this_coroutine::inside());
+    hooked = scenario.run(Mode::kHooked);
+  });
+  expect_raw_and_hooked_agree(scenario, raw, hooked);
+}
+
 // Runs body in mode. Hooked, a ticker coroutine on the same scheduler thread ticks every 10 ms
 // meanwhile: a body that took 200 ms or more on a thread that stayed free saw at least 3 ticks (a
 // blocked thread ticks at most once, around the blocking call; a loaded machine ticks less often,
