@@ -55,7 +55,7 @@ constexpr Scheduler::ParkObserver kParkObserver{&park_before, &park_after};
 
 void install_park_observer() { Scheduler::set_park_observer(&kParkObserver); }
 
-bool should_trace(TracedCall call) { return g_tracing && selected(call) && t_active == nullptr; }
+bool should_trace(TracedCall call) { return tracing() && selected(call) && t_active == nullptr; }
 
 CallTrace::CallTrace(TracedCall call)
     : call_(call), formatting_(settings().mode == TraceMode::kLines), saved_errno_(errno), outer_(t_active) {

@@ -10,6 +10,7 @@
 // the call left, whatever the tracer did in between.
 #pragma once
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -20,9 +21,11 @@
 
 namespace cohook::trace {
 
-// True once COHOOK_TRACE was read and names a live trace fd: the one branch of tracing off.
-extern bool g_tracing;
-inline bool tracing() { return __builtin_expect(g_tracing, 0); }
+// True once COHOOK_TRACE was read and names a live trace fd: the one branch of tracing off. Atomic
+// only for the record (a relaxed load is a plain load): it is set before main and cleared by
+// whichever thread finds the trace fd gone.
+extern std::atomic<bool> g_tracing;
+inline bool tracing() { return __builtin_expect(g_tracing.load(std::memory_order_relaxed), 0); }
 
 enum class TraceMode : std::uint8_t { kLines, kSummary };
 

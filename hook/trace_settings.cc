@@ -17,7 +17,7 @@
 
 namespace cohook::trace {
 
-bool g_tracing = false;
+std::atomic<bool> g_tracing{false};
 
 const char* const kTraceSpecForm =
     "fd=N[,mode=lines|summary][,s=N][,k=0|1][,follow=0|1][,pid=N][,calls=HEX] (set by costrace; fd: an open "
@@ -49,19 +49,19 @@ bool key_is(const char* begin, const char* end, const char* key) {
 }
 
 void after_fork_in_child() {
-  if (!g_tracing) return;
+  if (!tracing()) return;
   reset_identity_after_fork();
   // Without -f only the process costrace started is traced (strace's default); with it the
   // child traces too, its -c counts starting from zero.
   if (!g_settings.follow) {
-    g_tracing = false;
+    g_tracing.store(false, std::memory_order_relaxed);
     return;
   }
   reset_summary_after_fork();
 }
 
 __attribute__((destructor)) void send_summary_at_exit() {
-  if (g_tracing && g_settings.mode == TraceMode::kSummary) send_summary();
+  if (tracing() && g_settings.mode == TraceMode::kSummary) send_summary();
 }
 
 __attribute__((constructor)) void read_trace_environment() {
@@ -84,14 +84,14 @@ __attribute__((constructor)) void read_trace_environment() {
   if (g_settings.stacks) diag::load_unwinder();  // dlopen now, never inside a hooked call
   install_park_observer();
   ::pthread_atfork(nullptr, nullptr, &after_fork_in_child);
-  g_tracing = true;
+  g_tracing.store(true, std::memory_order_relaxed);
 }
 
 }  // namespace
 
 const TraceSettings& settings() { return g_settings; }
 
-bool is_trace_fd(int fd) { return g_tracing && fd == g_settings.fd; }
+bool is_trace_fd(int fd) { return tracing() && fd == g_settings.fd; }
 
 bool parse_trace_spec(const char* text, TraceSettings* out, const char** error) {
   TraceSettings result;
