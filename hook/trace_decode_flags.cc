@@ -96,6 +96,8 @@ constexpr Named kSocketTypes[] = {{SOCK_STREAM, "SOCK_STREAM"}, {SOCK_DGRAM, "SO
                                   {SOCK_PACKET, "SOCK_PACKET"}};
 constexpr Named kSocketFlags[] = {{SOCK_CLOEXEC, "SOCK_CLOEXEC"}, {SOCK_NONBLOCK, "SOCK_NONBLOCK"}};
 
+constexpr Named kEventfdFlags[] = {{02000000, "EFD_CLOEXEC"}, {04000, "EFD_NONBLOCK"}, {1, "EFD_SEMAPHORE"}};
+
 // WUNTRACED is WSTOPPED's other name; strace prints WSTOPPED.
 constexpr Named kWaitOptions[] = {
     {WNOHANG, "WNOHANG"}, {WEXITED, "WEXITED"},         {WSTOPPED, "WSTOPPED"},   {WCONTINUED, "WCONTINUED"},
@@ -110,6 +112,14 @@ void put_open_flags(TraceLine& line, int flags) {
   put_value_name(line, bits & O_ACCMODE, kOpenAccess, "O_???");
   bits &= ~static_cast<unsigned>(O_ACCMODE);
   if (bits != 0) put_flag_names(line, bits, kOpenFlags, "O_???", true);
+}
+
+void put_pipe_flags(TraceLine& line, int flags) {
+  put_flag_names(line, static_cast<unsigned>(flags), kOpenFlags, "O_???", false);
+}
+
+void put_eventfd_flags(TraceLine& line, int flags) {
+  put_flag_names(line, static_cast<unsigned>(flags), kEventfdFlags, "EFD_???", false);
 }
 
 void put_msg_flags(TraceLine& line, int flags) {
