@@ -21,9 +21,9 @@ inline constexpr std::string_view kPayloads[] = {
     "\0"
     "12 \1"
     "7 \177"
-    "8"sv,                                    // octal escapes before digits take three digits
-    "0123456789abcdef0123456789abcdef"sv,     // exactly 32 bytes: no "..."
-    "0123456789abcdef0123456789abcdefX"sv,    // 33: "..."
+    "8"sv,                                  // octal escapes before digits take three digits
+    "0123456789abcdef0123456789abcdef"sv,   // exactly 32 bytes: no "..."
+    "0123456789abcdef0123456789abcdefX"sv,  // 33: "..."
     "\xe2\x82\xac UTF-8 and \xff\xfe high bytes \x80\x81\x82\x83\x84"sv,
     "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"sv,
 };
@@ -50,8 +50,8 @@ inline constexpr OpenCase kOpenCases[] = {
     {0x40000000, 0},
 };
 
-inline constexpr int kSocketTypes[] = {SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, SOCK_DGRAM, SOCK_SEQPACKET,
-                                       999, 9 | 0x100};
+inline constexpr int kSocketTypes[] = {SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, SOCK_DGRAM, SOCK_SEQPACKET, 999,
+                                       9 | 0x100};
 inline constexpr int kUnknownFamily = 12345;
 inline constexpr int kWaitOptions = WNOHANG | WUNTRACED | WCONTINUED | __WALL;
 inline constexpr int kWaitidOptions = WEXITED | WNOHANG | WNOWAIT | WSTOPPED;

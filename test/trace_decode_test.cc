@@ -144,57 +144,121 @@ TEST_F(StraceComparison, EveryDecodedArgumentReadsAsStracePrintsIt) {
   auto string_of = [](std::string_view s, std::size_t length) {
     return [s, length](TraceLine& line) { put_string(line, s.data(), length, kStrsize); };
   };
-  match(expect().text("pipe2([").fd().text(", ").fd().text("], ").put([](TraceLine& l) {
-    trace::put_pipe_flags(l, O_CLOEXEC);
-  }).text(")").result());
+  match(expect()
+            .text("pipe2([")
+            .fd()
+            .text(", ")
+            .fd()
+            .text("], ")
+            .put([](TraceLine& l) { trace::put_pipe_flags(l, O_CLOEXEC); })
+            .text(")")
+            .result());
   for (std::string_view payload : kPayloads) {
-    match(expect().text("write(").fd().text(", ").put(string_of(payload, payload.size())).text(", ")
-              .text(std::to_string(payload.size())).text(")").result());
+    match(expect()
+              .text("write(")
+              .fd()
+              .text(", ")
+              .put(string_of(payload, payload.size()))
+              .text(", ")
+              .text(std::to_string(payload.size()))
+              .text(")")
+              .result());
     match(expect().text("read(").fd().text(", ").put(string_of(payload, payload.size())).text(", 64)").result());
   }
   match(expect().text("write(").fd().text(", ").put(string_of("", 0)).text(", 0)").result());
 
   iovec out[3];
   for (int i = 0; i < 3; ++i) out[i] = {const_cast<char*>(kIovParts[i].data()), kIovParts[i].size()};
-  match(expect().text("writev(").fd().text(", ").put([&](TraceLine& l) {
-    trace::put_iovec(l, out, 3, 6, kStrsize);
-  }).text(", 3)").result());
+  match(expect()
+            .text("writev(")
+            .fd()
+            .text(", ")
+            .put([&](TraceLine& l) { trace::put_iovec(l, out, 3, 6, kStrsize); })
+            .text(", 3)")
+            .result());
   char part1[kReadvSizes[0]], part2[kReadvSizes[1]];
   std::memcpy(part1, "ab", 2);
   std::memcpy(part2, "cde\n", 4);
   iovec in[2] = {{part1, sizeof part1}, {part2, sizeof part2}};
   {
     Expected readv_line = expect().text("readv(").fd().text(", ");
-    readv_line.put([&](TraceLine& l) { trace::put_iovec(l, in, 2, static_cast<std::size_t>(results_.at(next_result_).first), kStrsize); });
+    readv_line.put([&](TraceLine& l) {
+      trace::put_iovec(l, in, 2, static_cast<std::size_t>(results_.at(next_result_).first), kStrsize);
+    });
     match(readv_line.text(", 2)").result());
   }
 
-  match(expect().text("socketpair(").put([](TraceLine& l) { trace::put_address_family(l, AF_UNIX); })
-            .text(", ").put([](TraceLine& l) { trace::put_socket_type(l, SOCK_STREAM | SOCK_CLOEXEC); })
-            .text(", 0, [").fd().text(", ").fd().text("])").result());
+  match(expect()
+            .text("socketpair(")
+            .put([](TraceLine& l) { trace::put_address_family(l, AF_UNIX); })
+            .text(", ")
+            .put([](TraceLine& l) { trace::put_socket_type(l, SOCK_STREAM | SOCK_CLOEXEC); })
+            .text(", 0, [")
+            .fd()
+            .text(", ")
+            .fd()
+            .text("])")
+            .result());
   iovec parts[2];
   for (int i = 0; i < 2; ++i) parts[i] = {const_cast<char*>(kMsgParts[i].data()), kMsgParts[i].size()};
   msghdr message{};
   message.msg_iov = parts;
   message.msg_iovlen = 2;
-  match(expect().text("sendmsg(").fd().text(", ").put([&](TraceLine& l) { trace::put_msghdr(l, &message, 11, kStrsize); })
-            .text(", ").put([](TraceLine& l) { trace::put_msg_flags(l, MSG_DONTWAIT | MSG_NOSIGNAL); }).text(")").result());
+  match(expect()
+            .text("sendmsg(")
+            .fd()
+            .text(", ")
+            .put([&](TraceLine& l) { trace::put_msghdr(l, &message, 11, kStrsize); })
+            .text(", ")
+            .put([](TraceLine& l) { trace::put_msg_flags(l, MSG_DONTWAIT | MSG_NOSIGNAL); })
+            .text(")")
+            .result());
   char received_bytes[64] = "hello world";
   iovec whole = {received_bytes, sizeof received_bytes};
   msghdr received{};
   received.msg_iov = &whole;
   received.msg_iovlen = 1;
-  match(expect().text("recvmsg(").fd().text(", ").put([&](TraceLine& l) { trace::put_msghdr(l, &received, 11, kStrsize); })
-            .text(", ").put([](TraceLine& l) { trace::put_msg_flags(l, 0); }).text(")").result());
-  match(expect().text("sendto(").fd().text(", ").put(string_of("ping", 4)).text(", 4, ")
-            .put([](TraceLine& l) { trace::put_msg_flags(l, MSG_NOSIGNAL); }).text(", NULL, 0)").result());
-  match(expect().text("recvfrom(").fd().text(", ").put(string_of("ping", 4)).text(", 64, ")
-            .put([](TraceLine& l) { trace::put_msg_flags(l, MSG_DONTWAIT); }).text(", NULL, NULL)").result());
-  match(expect().text("recvfrom(").fd().text(", ").pointer().text(", 64, ")
-            .put([](TraceLine& l) { trace::put_msg_flags(l, MSG_DONTWAIT); }).text(", NULL, NULL)").result());
+  match(expect()
+            .text("recvmsg(")
+            .fd()
+            .text(", ")
+            .put([&](TraceLine& l) { trace::put_msghdr(l, &received, 11, kStrsize); })
+            .text(", ")
+            .put([](TraceLine& l) { trace::put_msg_flags(l, 0); })
+            .text(")")
+            .result());
+  match(expect()
+            .text("sendto(")
+            .fd()
+            .text(", ")
+            .put(string_of("ping", 4))
+            .text(", 4, ")
+            .put([](TraceLine& l) { trace::put_msg_flags(l, MSG_NOSIGNAL); })
+            .text(", NULL, 0)")
+            .result());
+  match(expect()
+            .text("recvfrom(")
+            .fd()
+            .text(", ")
+            .put(string_of("ping", 4))
+            .text(", 64, ")
+            .put([](TraceLine& l) { trace::put_msg_flags(l, MSG_DONTWAIT); })
+            .text(", NULL, NULL)")
+            .result());
+  match(expect()
+            .text("recvfrom(")
+            .fd()
+            .text(", ")
+            .pointer()
+            .text(", 64, ")
+            .put([](TraceLine& l) { trace::put_msg_flags(l, MSG_DONTWAIT); })
+            .text(", NULL, NULL)")
+            .result());
 
   // The probe's fds are not known here: decode with placeholders and let the pattern take any fd.
-  pollfd fds[4] = {{1000, POLLIN, 0}, {1001, POLLOUT, POLLOUT}, {-1, POLLIN, 0},
+  pollfd fds[4] = {{1000, POLLIN, 0},
+                   {1001, POLLOUT, POLLOUT},
+                   {-1, POLLIN, 0},
                    {1002, POLLIN | POLLOUT | POLLPRI | POLLRDHUP, POLLOUT}};
   auto poll_text = [&](bool revents) {
     std::string text = decoded([&](TraceLine& l) { trace::put_pollfds(l, fds, 4, revents); });
@@ -204,22 +268,37 @@ TEST_F(StraceComparison, EveryDecodedArgumentReadsAsStracePrintsIt) {
     Expected poll_line = expect().text("poll(");
     std::string args = poll_text(false), result = poll_text(true);
     poll_line.result();
-    std::string expected = "poll\\(" + args + ", 4, 0\\)" + regex_escape(decoded([&](TraceLine& l) {
-      trace::put_result(l, poll_line.last_result(), 0);
-    })) + " \\(" + result + "\\)";
+    std::string expected =
+        "poll\\(" + args + ", 4, 0\\)" +
+        regex_escape(decoded([&](TraceLine& l) { trace::put_result(l, poll_line.last_result(), 0); })) + " \\(" +
+        result + "\\)";
     bool found = false;
     for (const std::string& line : strace_lines_) found = found || std::regex_match(line, std::regex(expected));
     EXPECT_TRUE(found) << expected;
   }
 
   auto socket_line = [&](int family, int type) {
-    match(expect().text("socket(").put([&](TraceLine& l) { trace::put_address_family(l, family); }).text(", ")
-              .put([&](TraceLine& l) { trace::put_socket_type(l, type); }).text(", ").word().text(")").result());
+    match(expect()
+              .text("socket(")
+              .put([&](TraceLine& l) { trace::put_address_family(l, family); })
+              .text(", ")
+              .put([&](TraceLine& l) { trace::put_socket_type(l, type); })
+              .text(", ")
+              .word()
+              .text(")")
+              .result());
   };
   auto connect_line = [&](const char* call, const void* address, socklen_t length) {
-    match(expect().text(call).text("(").fd().text(", ").put([&](TraceLine& l) {
-      trace::put_sockaddr(l, static_cast<const sockaddr*>(address), length);
-    }).text(", ").text(std::to_string(length)).text(")").result());
+    match(expect()
+              .text(call)
+              .text("(")
+              .fd()
+              .text(", ")
+              .put([&](TraceLine& l) { trace::put_sockaddr(l, static_cast<const sockaddr*>(address), length); })
+              .text(", ")
+              .text(std::to_string(length))
+              .text(")")
+              .result());
   };
   sockaddr_in closed{};
   closed.sin_family = AF_INET;
@@ -259,9 +338,11 @@ TEST_F(StraceComparison, EveryDecodedArgumentReadsAsStracePrintsIt) {
   connect_line("connect", &unspec, sizeof unspec);
 
   for (const OpenCase& open_case : kOpenCases) {
-    Expected line = expect().text("openat(AT_FDCWD, ").put([](TraceLine& l) {
-      trace::put_c_string(l, kMissingPath, 4096);
-    }).text(", ").put([&](TraceLine& l) { trace::put_open_flags(l, open_case.flags); });
+    Expected line = expect()
+                        .text("openat(AT_FDCWD, ")
+                        .put([](TraceLine& l) { trace::put_c_string(l, kMissingPath, 4096); })
+                        .text(", ")
+                        .put([&](TraceLine& l) { trace::put_open_flags(l, open_case.flags); });
     if ((open_case.flags & O_CREAT) != 0 || (open_case.flags & O_TMPFILE) == O_TMPFILE) {
       char mode[8];
       std::snprintf(mode, sizeof mode, "%#o", open_case.mode);
@@ -275,48 +356,100 @@ TEST_F(StraceComparison, EveryDecodedArgumentReadsAsStracePrintsIt) {
   match(expect().text("close(-1)").result());
   match(expect().text("read(-1, ").pointer().text(", 8)").result());
   for (int how : {int{SHUT_WR}, int{SHUT_WR}, 7})
-    match(expect().text("shutdown(").fd().text(", ").put([&](TraceLine& l) { trace::put_shutdown_how(l, how); })
-              .text(")").result());
+    match(expect()
+              .text("shutdown(")
+              .fd()
+              .text(", ")
+              .put([&](TraceLine& l) { trace::put_shutdown_how(l, how); })
+              .text(")")
+              .result());
   connect_line("connect", &closed, sizeof closed);
-  match(expect().text("accept4(").fd().text(", NULL, NULL, ").put([](TraceLine& l) {
-    trace::put_accept_flags(l, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  }).text(")").result());
+  match(expect()
+            .text("accept4(")
+            .fd()
+            .text(", NULL, NULL, ")
+            .put([](TraceLine& l) { trace::put_accept_flags(l, SOCK_CLOEXEC | SOCK_NONBLOCK); })
+            .text(")")
+            .result());
 
   auto sockopt = [&](int level, int name) {
-    return expect().text("setsockopt(").fd().text(", ").put([&](TraceLine& l) { trace::put_socket_level(l, level); })
-        .text(", ").put([&](TraceLine& l) { trace::put_socket_option(l, level, name); }).text(", ");
+    return expect()
+        .text("setsockopt(")
+        .fd()
+        .text(", ")
+        .put([&](TraceLine& l) { trace::put_socket_level(l, level); })
+        .text(", ")
+        .put([&](TraceLine& l) { trace::put_socket_option(l, level, name); })
+        .text(", ");
   };
   match(sockopt(SOL_SOCKET, SO_REUSEADDR).text("[1], 4)").result());
   match(sockopt(IPPROTO_TCP, 1 /* TCP_NODELAY */).text("[1], 4)").result());
   timeval timeout = {1, 500000};
-  match(sockopt(SOL_SOCKET, SO_RCVTIMEO).put(string_of({reinterpret_cast<char*>(&timeout), sizeof timeout},
-                                                       sizeof timeout)).text(", 16)").result());
+  match(sockopt(SOL_SOCKET, SO_RCVTIMEO)
+            .put(string_of({reinterpret_cast<char*>(&timeout), sizeof timeout}, sizeof timeout))
+            .text(", 16)")
+            .result());
   match(sockopt(IPPROTO_IPV6, IPV6_V6ONLY).text("[1], 4)").result());
 
-  match(expect().text("fcntl(").fd().text(", ").put([](TraceLine& l) { trace::put_fcntl_command(l, F_SETFL); })
-            .text(", ").put([](TraceLine& l) { trace::put_open_flags(l, O_NONBLOCK); }).text(")").result());
-  match(expect().text("fcntl(").fd().text(", ").put([](TraceLine& l) { trace::put_fcntl_command(l, F_DUPFD_CLOEXEC); })
-            .text(", 100)").result());
+  match(expect()
+            .text("fcntl(")
+            .fd()
+            .text(", ")
+            .put([](TraceLine& l) { trace::put_fcntl_command(l, F_SETFL); })
+            .text(", ")
+            .put([](TraceLine& l) { trace::put_open_flags(l, O_NONBLOCK); })
+            .text(")")
+            .result());
+  match(expect()
+            .text("fcntl(")
+            .fd()
+            .text(", ")
+            .put([](TraceLine& l) { trace::put_fcntl_command(l, F_DUPFD_CLOEXEC); })
+            .text(", 100)")
+            .result());
 
   skip_result();  // epoll_create1
   for (int op : {EPOLL_CTL_ADD, 9})
-    match(expect().text("epoll_ctl(").fd().text(", ").put([&](TraceLine& l) { trace::put_epoll_op(l, op); })
-              .text(", ").fd().text(", {events=").put([](TraceLine& l) { trace::put_epoll_events(l, EPOLLIN | EPOLLET); })
-              .text(", data={u32=42, u64=42}})").result());
+    match(expect()
+              .text("epoll_ctl(")
+              .fd()
+              .text(", ")
+              .put([&](TraceLine& l) { trace::put_epoll_op(l, op); })
+              .text(", ")
+              .fd()
+              .text(", {events=")
+              .put([](TraceLine& l) { trace::put_epoll_events(l, EPOLLIN | EPOLLET); })
+              .text(", data={u32=42, u64=42}})")
+              .result());
   skip_result();  // write "!"
-  match(expect().text("epoll_wait(").fd().text(", [{events=").put([](TraceLine& l) {
-    trace::put_epoll_events(l, EPOLLIN);
-  }).text(", data={u32=42, u64=42}}], 8, 0)").result());
+  match(expect()
+            .text("epoll_wait(")
+            .fd()
+            .text(", [{events=")
+            .put([](TraceLine& l) { trace::put_epoll_events(l, EPOLLIN); })
+            .text(", data={u32=42, u64=42}}], 8, 0)")
+            .result());
 
-  match(expect().text("wait4(-1, NULL, ").put([](TraceLine& l) { trace::put_wait_options(l, kWaitOptions); })
-            .text(", NULL)").result());
-  match(expect().text("waitid(P_ALL, 0, NULL, ").put([](TraceLine& l) { trace::put_wait_options(l, kWaitidOptions); })
-            .text(", NULL)").result());
+  match(expect()
+            .text("wait4(-1, NULL, ")
+            .put([](TraceLine& l) { trace::put_wait_options(l, kWaitOptions); })
+            .text(", NULL)")
+            .result());
+  match(expect()
+            .text("waitid(P_ALL, 0, NULL, ")
+            .put([](TraceLine& l) { trace::put_wait_options(l, kWaitidOptions); })
+            .text(", NULL)")
+            .result());
 
   timespec nap = {0, kSleepNs}, bad = {1, 1000000000};
   for (auto [clock, time] : {std::pair{CLOCK_MONOTONIC, &nap}, {CLOCK_BOOTTIME, &nap}, {CLOCK_REALTIME, &bad}})
-    match(expect().text("clock_nanosleep(").put([&](TraceLine& l) { trace::put_clock_id(l, clock); }).text(", 0, ")
-              .put([&](TraceLine& l) { trace::put_timespec(l, time); }).text(", NULL)").result());
+    match(expect()
+              .text("clock_nanosleep(")
+              .put([&](TraceLine& l) { trace::put_clock_id(l, clock); })
+              .text(", 0, ")
+              .put([&](TraceLine& l) { trace::put_timespec(l, time); })
+              .text(", NULL)")
+              .result());
 
   sigset_t set;
   sigemptyset(&set);
@@ -327,18 +460,182 @@ TEST_F(StraceComparison, EveryDecodedArgumentReadsAsStracePrintsIt) {
   sigset_t empty;
   sigemptyset(&empty);
   for (auto [how, mask] : {std::pair{"SIG_BLOCK", &set}, {"SIG_BLOCK", &full}, {"SIG_SETMASK", &empty}})
-    match(expect().text("rt_sigprocmask(").text(how).text(", ").put([&](TraceLine& l) { trace::put_sigset(l, mask); })
-              .text(", NULL, 8)").result());
+    match(expect()
+              .text("rt_sigprocmask(")
+              .text(how)
+              .text(", ")
+              .put([&](TraceLine& l) { trace::put_sigset(l, mask); })
+              .text(", NULL, 8)")
+              .result());
   for (int s : kSigactionSignals)
-    match(expect().text("rt_sigaction(").put([&](TraceLine& l) { trace::put_signal(l, s); })
-              .text(", {sa_handler=SIG_IGN, sa_mask=").put([&](TraceLine& l) { trace::put_sigset(l, &empty); })
-              .text(", sa_flags=SA_RESTORER, sa_restorer=").pointer().text("}, NULL, 8)").result());
+    match(expect()
+              .text("rt_sigaction(")
+              .put([&](TraceLine& l) { trace::put_signal(l, s); })
+              .text(", {sa_handler=SIG_IGN, sa_mask=")
+              .put([&](TraceLine& l) { trace::put_sigset(l, &empty); })
+              .text(", sa_flags=SA_RESTORER, sa_restorer=")
+              .pointer()
+              .text("}, NULL, 8)")
+              .result());
   for (int s : kRawSigactionSignals)
-    match(expect().text("rt_sigaction(").put([&](TraceLine& l) { trace::put_signal(l, s); })
-              .text(", NULL, NULL, 8)").result());
+    match(expect()
+              .text("rt_sigaction(")
+              .put([&](TraceLine& l) { trace::put_signal(l, s); })
+              .text(", NULL, NULL, 8)")
+              .result());
 
   EXPECT_EQ(next_result_, results_.size()) << "the probe made calls this test did not check";
   EXPECT_GE(matched_, 80);
+}
+
+// Edge cases of strace's formats, checked without strace.
+
+TEST(TraceDecode, StringsAreQuotedCutAtStrsizeAndEscapedAsStraceDoes) {
+  auto quoted = [](std::string_view s, std::size_t max = kStrsize) {
+    return decoded([&](TraceLine& l) { put_string(l, s.data(), s.size(), max); });
+  };
+  EXPECT_EQ(quoted(""), "\"\"");
+  EXPECT_EQ(quoted(std::string(32, 'a')), "\"" + std::string(32, 'a') + "\"");
+  EXPECT_EQ(quoted(std::string(33, 'a')), "\"" + std::string(32, 'a') + "\"...");
+  // NUL alone is \0, before a digit \000; the lookahead stops at the cut.
+  EXPECT_EQ(quoted(std::string_view("\0a\0"
+                                    "1",
+                                    4)),
+            R"("\0a\0001")");
+  EXPECT_EQ(quoted(std::string_view("ab\0"
+                                    "1",
+                                    4),
+                   3),
+            R"("ab\0"...)");
+  EXPECT_EQ(quoted("\x7f\x80\xff\x1b"), R"("\177\200\377\33")");
+  EXPECT_EQ(quoted("\"\\\n\t\r\f\v"), R"("\"\\\n\t\r\f\v")");
+  EXPECT_EQ(quoted("abc", 0), "\"\"...");
+  EXPECT_EQ(decoded([](TraceLine& l) { put_string(l, nullptr, 5, kStrsize); }), "NULL");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_c_string(l, nullptr, kStrsize); }), "NULL");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_c_string(l, "/etc/hosts", kStrsize); }), "\"/etc/hosts\"");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_c_string(l, "abcdef", 3); }), "\"abc\"...");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_c_string(l, "abc", 3); }), "\"abc\"");
+}
+
+TEST(TraceDecode, IovecsShowTheTransferAndAtMostStrsizeElements) {
+  char a[] = "abcdef", b[] = "ghij";
+  iovec two[2] = {{a, 6}, {b, 4}};
+  EXPECT_EQ(decoded([&](TraceLine& l) { trace::put_iovec(l, two, 2, 7, kStrsize); }),
+            R"([{iov_base="abcdef", iov_len=6}, {iov_base="g", iov_len=4}])");
+  EXPECT_EQ(decoded([&](TraceLine& l) { trace::put_iovec(l, two, 2, 0, kStrsize); }),
+            R"([{iov_base="", iov_len=6}, {iov_base="", iov_len=4}])");
+  std::vector<iovec> many(40, iovec{a, 1});
+  std::string text = decoded([&](TraceLine& l) { trace::put_iovec(l, many.data(), 40, 40, kStrsize); });
+  std::string element = R"({iov_base="a", iov_len=1})";
+  std::string expected = "[";
+  for (int i = 0; i < 32; ++i) expected += element + ", ";
+  EXPECT_EQ(text, expected + "...]");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_iovec(l, nullptr, 0, 0, kStrsize); }), "NULL");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_msghdr(l, nullptr, 0, kStrsize); }), "NULL");
+}
+
+TEST(TraceDecode, UnknownBitsAndValuesPrintInHexWithStracesComment) {
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_msg_flags(l, 0); }), "0");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_msg_flags(l, 0x800000); }), "0x800000 /* MSG_??? */");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_msg_flags(l, MSG_PEEK | 0x800000); }), "MSG_PEEK|0x800000");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_poll_events(l, 0x4000); }), "0x4000 /* POLL??? */");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_epoll_events(l, 0x1000000); }), "0x1000000 /* EPOLL??? */");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_wait_options(l, 0x100000); }), "0x100000 /* W??? */");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_accept_flags(l, 1); }), "0x1 /* SOCK_??? */");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_open_flags(l, O_RDWR | O_SYNC); }), "O_RDWR|O_SYNC");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_pipe_flags(l, 0); }), "0");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_pipe_flags(l, O_CLOEXEC | O_NONBLOCK); }), "O_NONBLOCK|O_CLOEXEC");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_eventfd_flags(l, 02000000 | 04000); }), "EFD_CLOEXEC|EFD_NONBLOCK");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_fcntl_command(l, 1234); }), "0x4d2 /* F_??? */");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_clock_id(l, -1000); }), "0xfffffc18 /* CLOCK_??? */");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_socket_level(l, 999); }), "0x3e7 /* SOL_?? */");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_socket_option(l, 999, 7); }), "7");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_epoll_op(l, 9); }), "0x9 /* EPOLL_CTL_??? */");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_signal(l, 0); }), "0");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_signal(l, 32); }), "SIGRTMIN");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_sigset(l, nullptr); }), "NULL");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_timespec(l, nullptr); }), "NULL");
+  timeval tv = {1, 500000};
+  EXPECT_EQ(decoded([&](TraceLine& l) { trace::put_timeval(l, &tv); }), "{tv_sec=1, tv_usec=500000}");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_sockaddr(l, nullptr, 0); }), "NULL");
+}
+
+// Every errno the table names has glibc's strerror text (the C locale's, which strace prints).
+TEST(TraceDecode, ErrnoTableMatchesStrerror) {
+  int named = 0;
+  for (int error = 1; error < 200; ++error) {
+    const char* name = trace::errno_name(error);
+    if (name == nullptr) {
+      EXPECT_EQ(trace::errno_text(error), nullptr);
+      continue;
+    }
+    ++named;
+    EXPECT_STREQ(trace::errno_text(error), std::strerror(error)) << name;
+  }
+  EXPECT_EQ(named, 131);  // every Linux errno, 1 to 133 but 41 and 58
+  EXPECT_STREQ(trace::errno_name(EWOULDBLOCK), "EAGAIN");
+  EXPECT_STREQ(trace::errno_name(ENOTSUP), "EOPNOTSUPP");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_result(l, -1, 200); }), " = -1 (errno 200)");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_result(l, -1, ECONNRESET); }),
+            " = -1 ECONNRESET (Connection reset by peer)");
+  EXPECT_EQ(decoded([](TraceLine& l) { trace::put_result(l, 78, 0); }), " = 78");
+}
+
+// IPv6 text as inet_ntop writes it (strace calls it), for the forms RFC 5952 distinguishes.
+TEST(TraceDecode, Ipv6AddressesReadAsInetNtop) {
+  for (const char* address : {"::", "::1", "1::", "2001:db8::1", "2001:db8:0:0:1:0:0:1", "2001:0:0:1::1",
+                              "fe80::1:2:3:4", "::ffff:10.0.0.1", "::10.0.0.1", "1:2:3:4:5:6:7:8", "1:0:3:4:5:6:7:8",
+                              "0:0:1::", "abcd:ef01:2345:6789:abcd:ef01:2345:6789", "::ffff:0:1"}) {
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(443);
+    in6.sin6_flowinfo = htonl(7);
+    in6.sin6_scope_id = 2;
+    ASSERT_EQ(inet_pton(AF_INET6, address, &in6.sin6_addr), 1) << address;
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
+    EXPECT_EQ(decoded([&](TraceLine& l) { trace::put_sockaddr(l, reinterpret_cast<sockaddr*>(&in6), sizeof in6); }),
+              std::string("{sa_family=AF_INET6, sin6_port=htons(443), sin6_flowinfo=htonl(7), inet_pton(AF_INET6, \"") +
+                  text + "\", &sin6_addr), sin6_scope_id=2}");
+  }
+}
+
+TEST(TraceLine, NumbersAndTruncationAtCapacity) {
+  static TraceLine line;
+  line.clear();
+  line.put_int(-9223372036854775807LL - 1);
+  line.put_char(' ');
+  line.put_uint(18446744073709551615ULL);
+  line.put_char(' ');
+  line.put_hex(0);
+  line.put_char(' ');
+  line.put_hex(0xdeadbeef);
+  line.put_char(' ');
+  line.put_int(0);
+  EXPECT_EQ(line.view(), "-9223372036854775808 18446744073709551615 0x0 0xdeadbeef 0");
+  EXPECT_FALSE(line.truncated());
+  line.drop_back(2);
+  EXPECT_EQ(line.view().substr(line.size() - 3), "eef");
+  line.clear();
+  line.put(std::string(TraceLine::kCapacity - 2, 'x'));
+  EXPECT_FALSE(line.truncated());
+  line.put("abc");  // one character too many: "ab" fits
+  EXPECT_TRUE(line.truncated());
+  EXPECT_EQ(line.size(), TraceLine::kCapacity);
+  EXPECT_EQ(line.view().substr(TraceLine::kCapacity - 2), "ab");
+  line.put_char('z');
+  line.put_uint(12345);
+  EXPECT_EQ(line.size(), TraceLine::kCapacity);
+  // A decoder at capacity stops cleanly too: a long string into a nearly full line.
+  line.clear();
+  line.put(std::string(TraceLine::kCapacity - 5, 'x'));
+  std::string big(4096, '\1');
+  put_string(line, big.data(), big.size(), big.size());
+  EXPECT_TRUE(line.truncated());
+  EXPECT_EQ(line.view().substr(TraceLine::kCapacity - 5), "\"\\1\\1");
+  line.clear();
+  EXPECT_EQ(line.size(), 0u);
+  EXPECT_FALSE(line.truncated());
 }
 
 }  // namespace

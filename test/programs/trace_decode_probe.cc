@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
   note(recvfrom(sv[1], buffer, sizeof buffer, MSG_DONTWAIT, nullptr, nullptr));
   note(recvfrom(sv[1], buffer, sizeof buffer, MSG_DONTWAIT, nullptr, nullptr));  // EAGAIN
 
-  pollfd fds[4] = {{p[0], POLLIN, 0}, {p[1], POLLOUT, 0}, {-1, POLLIN, 0},
-                   {sv[0], POLLIN | POLLOUT | POLLPRI | POLLRDHUP, 0}};
+  pollfd fds[4] = {
+      {p[0], POLLIN, 0}, {p[1], POLLOUT, 0}, {-1, POLLIN, 0}, {sv[0], POLLIN | POLLOUT | POLLPRI | POLLRDHUP, 0}};
   note(poll(fds, 4, 0));
 
   int tcp = static_cast<int>(note(socket(AF_INET, SOCK_STREAM, 0)));
@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
   note(shutdown(sv[0], SHUT_WR));
   note(shutdown(sv[0], 7));
   note(connect(p[0], reinterpret_cast<sockaddr*>(&closed), sizeof closed));  // not a socket
-  note(accept4(tcp, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));       // not listening
+  note(accept4(tcp, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));        // not listening
 
   int one = 1;
   note(setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
