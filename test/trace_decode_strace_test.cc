@@ -226,6 +226,32 @@ TEST_F(StraceComparison, EveryDecodedArgumentReadsAsStracePrintsIt) {
             .put([](TraceLine& l) { trace::put_msg_flags(l, 0); })
             .text(")")
             .result());
+  // SCM_RIGHTS carries one of the probe's fds: decoded with a stand-in number the pattern widens.
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  cmsghdr* rights = CMSG_FIRSTHDR(&message);
+  rights->cmsg_level = SOL_SOCKET;
+  rights->cmsg_type = SCM_RIGHTS;
+  rights->cmsg_len = CMSG_LEN(sizeof(int));
+  int stand_in = 1000;
+  std::memcpy(CMSG_DATA(rights), &stand_in, sizeof(int));
+  {
+    std::string text = regex_escape(decoded([&](TraceLine& l) { trace::put_msghdr(l, &message, 11, kStrsize); }));
+    const std::string stand_in_text = R"(cmsg_data=\[1000\])";  // as regex_escape wrote it
+    std::size_t at = text.find(stand_in_text);
+    ASSERT_NE(at, std::string::npos) << text;
+    text.replace(at, stand_in_text.size(), R"(cmsg_data=\[[0-9]+\])");
+    Expected line = expect();
+    line.result();
+    std::string pattern = R"(sendmsg\([0-9]+, )" + text + R"(, 0\))" +
+                          regex_escape(decoded([&](TraceLine& l) { trace::put_result(l, line.last_result(), 0); }));
+    bool found = false;
+    for (const std::string& strace_line : strace_lines_)
+      found = found || std::regex_match(strace_line, std::regex(pattern));
+    EXPECT_TRUE(found) << pattern;
+  }
+  skip_result();  // the second recvmsg
   match(expect()
             .text("sendto(")
             .fd()

@@ -83,6 +83,16 @@ int main(int argc, char** argv) {
   received.msg_iov = &whole;
   received.msg_iovlen = 1;
   note(recvmsg(sv[1], &received, 0));
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  cmsghdr* rights = CMSG_FIRSTHDR(&message);
+  rights->cmsg_level = SOL_SOCKET;
+  rights->cmsg_type = SCM_RIGHTS;
+  rights->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(rights), &p[0], sizeof(int));
+  note(sendmsg(sv[0], &message, 0));
+  note(recvmsg(sv[1], &received, MSG_DONTWAIT));  // takes the data; the fd is dropped with no room for it
   note(sendto(sv[0], "ping", 4, MSG_NOSIGNAL, nullptr, 0));
   note(recvfrom(sv[1], buffer, sizeof buffer, MSG_DONTWAIT, nullptr, nullptr));
   note(recvfrom(sv[1], buffer, sizeof buffer, MSG_DONTWAIT, nullptr, nullptr));  // EAGAIN
