@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 
 #include <cerrno>
 #include <cstring>
@@ -71,6 +72,16 @@ TEST(TraceDecode, IovecsShowTheTransferAndAtMostStrsizeElements) {
   for (int i = 0; i < 32; ++i) expected += element + ", ";
   EXPECT_EQ(text, expected + "...]");
   EXPECT_EQ(decoded([](TraceLine& l) { trace::put_iovec(l, nullptr, 0, 0, kStrsize); }), "NULL");
+  std::vector<pollfd> fds(40, pollfd{5, POLLOUT, POLLOUT});
+  std::string events, revents;
+  for (int i = 0; i < 3; ++i) {
+    events += "{fd=5, events=POLLOUT}, ";
+    revents += "{fd=5, revents=POLLOUT}, ";
+  }
+  EXPECT_EQ(decoded([&](TraceLine& l) { trace::put_pollfds(l, fds.data(), 40, false, 3); }), "[" + events + "...]");
+  EXPECT_EQ(decoded([&](TraceLine& l) { trace::put_pollfds(l, fds.data(), 40, true, 3); }), "[" + revents + "...]");
+  EXPECT_EQ(decoded([&](TraceLine& l) { trace::put_pollfds(l, fds.data(), 3, true, 3); }),
+            "[" + revents.substr(0, revents.size() - 2) + "]");
   EXPECT_EQ(decoded([](TraceLine& l) { trace::put_msghdr(l, nullptr, 0, kStrsize); }), "NULL");
 }
 
