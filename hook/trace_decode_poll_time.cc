@@ -8,9 +8,9 @@ namespace {
 
 // Kernel numbering: 32 and 33 exist though glibc reserves them (its SIGRTMIN is 34).
 constexpr const char* kSignalNames[] = {
-    nullptr, "HUP",  "INT",  "QUIT", "ILL",  "TRAP", "ABRT",   "BUS",  "FPE",   "KILL", "USR1",
-    "SEGV",  "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP",  "TSTP", "TTIN",
-    "TTOU",  "URG",  "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO",  "PWR",   "SYS",
+    nullptr, "HUP",  "INT",  "QUIT", "ILL",    "TRAP",   "ABRT",  "BUS",  "FPE",  "KILL", "USR1",
+    "SEGV",  "USR2", "PIPE", "ALRM", "TERM",   "STKFLT", "CHLD",  "CONT", "STOP", "TSTP", "TTIN",
+    "TTOU",  "URG",  "XCPU", "XFSZ", "VTALRM", "PROF",   "WINCH", "IO",   "PWR",  "SYS",
 };
 constexpr int kRealtimeMin = 32;
 constexpr int kSignalCount = 64;
@@ -32,9 +32,6 @@ bool in_set(const sigset_t* set, int signal_number) {
   const auto* words = reinterpret_cast<const std::uint64_t*>(set);
   return (words[0] >> (signal_number - 1)) & 1;
 }
-
-// At most -s elements of an array, as strace prints them.
-constexpr std::size_t kMaxArrayElements = 32;
 
 }  // namespace
 
@@ -68,7 +65,7 @@ void put_sigset(TraceLine& line, const sigset_t* set) {
   line.put_char(']');
 }
 
-void put_pollfds(TraceLine& line, const pollfd* fds, nfds_t count, bool revents) {
+void put_pollfds(TraceLine& line, const pollfd* fds, nfds_t count, bool revents, std::size_t max_elements) {
   if (fds == nullptr) {
     line.put("NULL");
     return;
@@ -79,7 +76,7 @@ void put_pollfds(TraceLine& line, const pollfd* fds, nfds_t count, bool revents)
     // The result lists only the entries with events; the arguments list all, a negative fd bare.
     if (revents && fds[i].revents == 0) continue;
     if (shown != 0) line.put(", ");
-    if (shown == kMaxArrayElements) {
+    if (shown == max_elements) {
       line.put("...");
       break;
     }

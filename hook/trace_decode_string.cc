@@ -63,6 +63,42 @@ bool array_full(TraceLine& line, std::size_t index, std::size_t max_length) {
   return true;
 }
 
+// SCM_RIGHTS messages as strace prints them: [{cmsg_len=20, cmsg_level=SOL_SOCKET,
+// cmsg_type=SCM_RIGHTS, cmsg_data=[4]}]. Any other kind of ancillary data is not decoded here: the
+// whole buffer is printed as its address, strace's form for an undecoded pointer.
+void put_control_messages(TraceLine& line, const msghdr* message) {
+  bool only_rights = true;
+  for (const cmsghdr* c = CMSG_FIRSTHDR(message); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(message), const_cast<cmsghdr*>(c))) {
+    only_rights =
+        only_rights && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(0);
+  }
+  if (!only_rights || CMSG_FIRSTHDR(message) == nullptr) {
+    line.put_hex(reinterpret_cast<std::uintptr_t>(message->msg_control));
+    return;
+  }
+  line.put_char('[');
+  bool first = true;
+  for (const cmsghdr* c = CMSG_FIRSTHDR(message); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(message), const_cast<cmsghdr*>(c))) {
+    if (!first) line.put(", ");
+    first = false;
+    line.put("{cmsg_len=");
+    line.put_uint(c->cmsg_len);
+    line.put(", cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[");
+    std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const unsigned char* data = CMSG_DATA(c);
+    for (std::size_t i = 0; i < count; ++i) {
+      int fd;
+      __builtin_memcpy(&fd, data + i * sizeof(int), sizeof fd);  // CMSG_DATA need not be int-aligned
+      if (i != 0) line.put(", ");
+      line.put_int(fd);
+    }
+    line.put("]}");
+  }
+  line.put_char(']');
+}
+
 }  // namespace
 
 void put_string(TraceLine& line, const void* data, std::size_t length, std::size_t max_length) {
@@ -114,6 +150,8 @@ void put_msghdr(TraceLine& line, const msghdr* message, std::size_t transferred,
   line.put("{msg_name=");
   if (message->msg_name == nullptr) {
     line.put("NULL");
+  } else if (message->msg_namelen == 0) {
+    line.put_hex(reinterpret_cast<std::uintptr_t>(message->msg_name));  // nothing to decode: the address
   } else {
     put_sockaddr(line, static_cast<const sockaddr*>(message->msg_name), message->msg_namelen);
   }
@@ -124,9 +162,8 @@ void put_msghdr(TraceLine& line, const msghdr* message, std::size_t transferred,
   line.put(", msg_iovlen=");
   line.put_uint(message->msg_iovlen);
   if (message->msg_controllen != 0) {
-    // Ancillary data is not decoded: its address, as strace prints an undecoded pointer.
     line.put(", msg_control=");
-    line.put_hex(reinterpret_cast<std::uintptr_t>(message->msg_control));
+    put_control_messages(line, message);
   }
   line.put(", msg_controllen=");
   line.put_uint(message->msg_controllen);

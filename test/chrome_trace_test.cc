@@ -96,8 +96,8 @@ class ChromeTraceTest : public ::testing::Test {
       fields.push_back(row.substr(start));
       EXPECT_EQ(fields.size(), 9u) << row;
       if (fields.size() != 9) continue;
-      events.push_back({fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6], fields[7],
-                        fields[8]});
+      events.push_back(
+          {fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6], fields[7], fields[8]});
     }
     return events;
   }
@@ -107,7 +107,9 @@ class ChromeTraceTest : public ::testing::Test {
   std::unique_ptr<ChromeTraceWriter> writer_;
 };
 
-std::string quoted(const std::string& text) { return "'" + text + "'"; }
+std::string quoted(const std::string& text) {
+  return "'" + text + "'";
+}
 
 TEST_F(ChromeTraceTest, OneNamedTrackPerCoroutineAndPerPlainThread) {
   RecordHeader name = header(RecordKind::kCoroutineName, 17);
@@ -204,8 +206,10 @@ TEST_F(ChromeTraceTest, AnyBytesInTheTextBecomeValidJson) {
   for (const Event& e : events) {
     if (e.cat == "'call'") {
       found_call = true;
-      EXPECT_EQ(e.line,
-                "'q\"" R"( b\\ n\n t\t c\x01\x1f d\x7f h\ufffd \xe9 \U0001f600 \ufffd\ufffd \ufffd\ufffd\ufffd z\x00 \ufffd\ufffd')");
+      EXPECT_EQ(
+          e.line,
+          "'q\""
+          R"( b\\ n\n t\t c\x01\x1f d\x7f h\ufffd \xe9 \U0001f600 \ufffd\ufffd \ufffd\ufffd\ufffd z\x00 \ufffd\ufffd')");
     }
     if (e.ph == "'M'" && e.tid == std::to_string(kCoroutineTrack + 4)) {
       found_name = true;

@@ -116,8 +116,8 @@ void ChromeTraceWriter::put_time(std::int64_t ns) {
 ChromeTraceWriter::Track& ChromeTraceWriter::track_for(const RecordHeader& header, TrackKey& key) {
   bool thread = outside_coroutine(header);
   key.pid = header.pid;
-  key.track = thread ? static_cast<std::uint32_t>(header.tid)
-                     : kCoroutineTrackBase + header.coroutine % kCoroutineTrackBase;
+  key.track =
+      thread ? static_cast<std::uint32_t>(header.tid) : kCoroutineTrackBase + header.coroutine % kCoroutineTrackBase;
   if (!processes_.contains(header.pid)) {
     processes_[header.pid] = true;
     begin_event();
@@ -137,8 +137,9 @@ ChromeTraceWriter::Track& ChromeTraceWriter::track_for(const RecordHeader& heade
 
 void ChromeTraceWriter::name_track(const TrackKey& key, const RecordHeader&, std::string_view name) {
   begin_event();
-  std::fprintf(out_, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%" PRIu64 ",\"args\":{\"name\":",
-               key.pid, key.track);
+  std::fprintf(out_,
+               "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,\"tid\":%" PRIu64 ",\"args\":{\"name\":", key.pid,
+               key.track);
   put_string(name);
   std::fputs("}}", out_);
 }
@@ -153,7 +154,8 @@ void ChromeTraceWriter::write_call(const TrackKey& key, Track& track, const Reco
   // The coroutine ran (or waited to run) from its previous call's end to this call's start.
   if (coroutine && track.last_end_ns != 0 && start > track.last_end_ns) {
     begin_event();
-    std::fprintf(out_, "{\"ph\":\"X\",\"name\":\"running\",\"cat\":\"coroutine\",\"pid\":%d,\"tid\":%" PRIu64 ",\"ts\":",
+    std::fprintf(out_,
+                 "{\"ph\":\"X\",\"name\":\"running\",\"cat\":\"coroutine\",\"pid\":%d,\"tid\":%" PRIu64 ",\"ts\":",
                  key.pid, key.track);
     put_time(track.last_end_ns);
     std::fputs(",\"dur\":", out_);
@@ -221,8 +223,8 @@ void ChromeTraceWriter::record(const RecordHeader& header, std::string_view text
   Track& track = track_for(header, key);
   switch (header.kind) {
     case RecordKind::kCoroutineName: {
-      std::string name = outside_coroutine(header) ? "thread " + std::to_string(header.tid)
-                                                   : "co " + std::to_string(header.coroutine);
+      std::string name =
+          outside_coroutine(header) ? "thread " + std::to_string(header.tid) : "co " + std::to_string(header.coroutine);
       if (!text.empty()) name.append(" ").append(text);
       name_track(key, header, name);
       break;

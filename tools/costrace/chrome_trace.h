@@ -60,7 +60,7 @@ class ChromeTraceWriter {
     bool parked = false;           // a kCallStart is waiting for its kCallEnd
     std::int64_t parked_start_ns = 0;
     std::uint16_t parked_call = 0;
-    std::string parked_text;       // the kCallStart's half of the line
+    std::string parked_text;  // the kCallStart's half of the line
   };
 
   Track& track_for(const trace::RecordHeader& header, TrackKey& key);
