@@ -28,28 +28,6 @@ void put_protocol(TraceLine& line, int domain, int protocol) {
   else line.put_int(protocol);
 }
 
-void put_eventfd_flags(TraceLine& line, int flags) {
-  if (flags == 0) {
-    line.put_char('0');
-    return;
-  }
-  bool first = true;
-  auto flag = [&](int bit, const char* name) {
-    if (!(flags & bit)) return;
-    if (!first) line.put_char('|');
-    line.put(name);
-    flags &= ~bit;
-    first = false;
-  };
-  flag(EFD_SEMAPHORE, "EFD_SEMAPHORE");
-  flag(EFD_CLOEXEC, "EFD_CLOEXEC");
-  flag(EFD_NONBLOCK, "EFD_NONBLOCK");
-  if (flags != 0) {
-    if (!first) line.put_char('|');
-    line.put_hex(static_cast<unsigned>(flags));
-  }
-}
-
 auto close_paren = [](TraceLine& line, int) { line.put_char(')'); };
 
 }  // namespace
@@ -103,7 +81,7 @@ int trace_pipe2(int (*body)(int*, int), int* fds, int flags) {
       [&](TraceLine& line, int result) {
         put_fd_pair(line, fds, result == 0);
         line.put(", ");
-        put_open_flags(line, flags);
+        put_pipe_flags(line, flags);
         line.put_char(')');
       });
 }
@@ -155,7 +133,7 @@ int trace_dup3(int (*body)(int, int, int), int fd, int new_fd, int flags) {
         line.put(", ");
         line.put_int(new_fd);
         line.put(", ");
-        put_open_flags(line, flags);
+        put_pipe_flags(line, flags);
       },
       [&] {
         if (!is_trace_fd(new_fd)) return body(fd, new_fd, flags);
