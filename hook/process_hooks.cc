@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <mutex>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -252,6 +253,23 @@ FILE* open_pipe(const char* command, const char* mode) {
   g_streams->push_back({stream, pid});
   return stream;
 }
+
+// fork: neither lock may stay held in the child by a thread that did not survive (the
+// child's popen and system would wait forever). Held across the fork, made anew in the child.
+[[maybe_unused]] const bool kForkSafe = (::pthread_atfork(
+                                             [] {
+                                               g_system_lock.lock();
+                                               g_streams_lock.lock();
+                                             },
+                                             [] {
+                                               g_streams_lock.unlock();
+                                               g_system_lock.unlock();
+                                             },
+                                             [] {
+                                               new (&g_streams_lock) std::mutex();
+                                               new (&g_system_lock) std::mutex();
+                                             }),
+                                         true);
 
 // The pid of a stream cohook's popen opened, taken out of the list; -1 if it is not one.
 pid_t take_stream(FILE* stream) {
