@@ -25,6 +25,7 @@
 #include "green/green_thread.h"
 #include "green/real_pthread.h"
 #include "hook/interpose.h"
+#include "sched/baton.h"
 #include "sched/config.h"
 #include "sched/scheduler.h"
 
@@ -191,6 +192,7 @@ void reset_runtime_in_child(Coroutine* survivor) {
   // The other scheduler threads are gone, with every green thread they ran.
   for (Scheduler*& slot : g_schedulers) slot = nullptr;
   if (mine == nullptr) {  // forked from a thread that is not a green thread: none is left
+    Baton::forget_waiters_before_fork();
     g_live_green.store(0, std::memory_order_relaxed);
     g_primary.store(nullptr, std::memory_order_relaxed);
     return;

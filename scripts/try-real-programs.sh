@@ -295,7 +295,7 @@ try_perl-threads() {
   start "$1" "$WORK/perl-$1.log" perl -Mthreads -MIO::Socket::INET -e '
     my $l = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0], Listen => 128, ReuseAddr => 1) or die $!;
     while (my $c = $l->accept) {
-      threads->create(sub { my $c = shift; while (my $line = <$c>) { print $c $line } close $c })->detach;
+      threads->create(sub { my $c = shift; while (my $line = <$c>) { print $c $line } close $c }, $c)->detach;
     }' "$2"
   if ! wait_port "$2" 20; then echo "FAIL (no listen: $(tail -1 "$WORK/perl-$1.log"))"; return; fi
   sample_threads
