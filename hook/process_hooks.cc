@@ -255,20 +255,14 @@ FILE* open_pipe(const char* command, const char* mode) {
 }
 
 // fork: neither lock may stay held in the child by a thread that did not survive (the
-// child's popen and system would wait forever). Held across the fork, made anew in the child.
-[[maybe_unused]] const bool kForkSafe = (::pthread_atfork(
-                                             [] {
-                                               g_system_lock.lock();
-                                               g_streams_lock.lock();
-                                             },
-                                             [] {
-                                               g_streams_lock.unlock();
-                                               g_system_lock.unlock();
-                                             },
-                                             [] {
-                                               new (&g_streams_lock) std::mutex();
-                                               new (&g_system_lock) std::mutex();
-                                             }),
+// child's popen and system would wait forever), so the child makes them anew. They are not
+// taken before the fork: glibc runs prepare handlers holding its atfork lock, and a green
+// thread parked there on an emulated mutex would stop its neighbours' fork() calls.
+[[maybe_unused]] const bool kForkSafe = (::pthread_atfork(nullptr, nullptr,
+                                                          [] {
+                                                            new (&g_streams_lock) std::mutex();
+                                                            new (&g_system_lock) std::mutex();
+                                                          }),
                                          true);
 
 // The pid of a stream cohook's popen opened, taken out of the list; -1 if it is not one.

@@ -10,7 +10,9 @@
  *             green thread reads while the others run.
  *   daemon    the double-fork daemon pattern: the grandchild (setsid, threads) reports
  *             through a pipe after its parent has exited.
- *   system    system() and popen() from one thread while the others keep running. */
+ *   system    system() and popen() from one thread while the others keep running.
+ *   startup   runs for 300 ms without a blocking call, then forks 200 times, as a shell
+ *             running command substitutions does. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -298,6 +300,23 @@ static void fork_system(void) {
   for (int i = 0; i < kTickers; i++) pthread_join(k[i], NULL);
 }
 
+static void fork_at_startup(void) {
+  /* Run without a blocking call for a while first (under corun, the hog report then fires and
+   * cohook's diagnostics thread gets busy), then fork again and again. */
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  do clock_gettime(CLOCK_MONOTONIC, &now);
+  while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < 300);
+  int exited = 0;
+  for (int i = 0; i < 200; i++) {
+    pid_t child = fork();
+    if (child == 0) _exit(i % 7);
+    int status = 0;
+    if (waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == i % 7) exited++;
+  }
+  printf("startup: %d of 200 children exited with their status\n", exited);
+}
+
 int main(int argc, char** argv) {
   g_parent = getpid();
   g_parent_session = getsid(0);
@@ -307,8 +326,9 @@ int main(int argc, char** argv) {
   else if (strcmp(mode, "exec-child") == 0) return exec_child();
   else if (strcmp(mode, "daemon") == 0) fork_daemon();
   else if (strcmp(mode, "system") == 0) fork_system();
+  else if (strcmp(mode, "startup") == 0) fork_at_startup();
   else {
-    fprintf(stderr, "usage: %s busy|exec|daemon|system\n", argv[0]);
+    fprintf(stderr, "usage: %s busy|exec|daemon|system|startup\n", argv[0]);
     return 2;
   }
   return 0;
