@@ -130,7 +130,7 @@ row() { ROWS+=("$(printf '| %-16s | %-7s | %s |' "$1" "$2" "$3")"); }
 # ---- backends the proxies forward to (always native) ----
 BACKEND_PORT=$((PORT_BASE + 99))
 start_backend() {
-  python3 -m http.server --bind 127.0.0.1 "$BACKEND_PORT" --directory "$WORK/www" >"$WORK/backend.log" 2>&1 &
+  /usr/bin/python3 -m http.server --bind 127.0.0.1 "$BACKEND_PORT" --directory "$WORK/www" >"$WORK/backend.log" 2>&1 &
   BACKEND_PID=$!
   wait_port "$BACKEND_PORT" 10
 }
@@ -139,7 +139,7 @@ stop_backend() { kill -TERM "$BACKEND_PID" 2>/dev/null; wait "$BACKEND_PID" 2>/d
 # ---- each program: try_NAME MODE PORT ----
 
 try_python-http() {
-  start "$1" "$WORK/python-$1.log" python3 -m http.server --bind 127.0.0.1 "$2" --directory "$WORK/www"
+  start "$1" "$WORK/python-$1.log" /usr/bin/python3 -m http.server --bind 127.0.0.1 "$2" --directory "$WORK/www"
   if ! wait_port "$2" 20; then echo "FAIL (no listen)"; return; fi
   sample_threads
   local result
