@@ -63,7 +63,7 @@ TEST_F(GreenForkTest, DoubleForkDaemon) { expect_same_as_native("daemon"); }
 
 TEST_F(GreenForkTest, SystemAndPopenWhileOtherThreadsRun) { expect_same_as_native("system"); }
 
-// 200 forks in a row just after a hog report, while cohook's diagnostics thread is busy with it.
+// 50 forks in a row just after a hog report, while cohook's diagnostics thread is busy with it.
 TEST_F(GreenForkTest, ForksRightAfterAHogReport) { expect_same_as_native("startup"); }
 
 }  // namespace

@@ -11,7 +11,7 @@
  *   daemon    the double-fork daemon pattern: the grandchild (setsid, threads) reports
  *             through a pipe after its parent has exited.
  *   system    system() and popen() from one thread while the others keep running.
- *   startup   runs for 300 ms without a blocking call, then forks 200 times, as a shell
+ *   startup   runs for 300 ms without a blocking call, then forks 50 times, as a shell
  *             running command substitutions does. */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -308,13 +308,13 @@ static void fork_at_startup(void) {
   do clock_gettime(CLOCK_MONOTONIC, &now);
   while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < 300);
   int exited = 0;
-  for (int i = 0; i < 200; i++) {
+  for (int i = 0; i < 50; i++) {
     pid_t child = fork();
     if (child == 0) _exit(i % 7);
     int status = 0;
     if (waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == i % 7) exited++;
   }
-  printf("startup: %d of 200 children exited with their status\n", exited);
+  printf("startup: %d of 50 children exited with their status\n", exited);
 }
 
 int main(int argc, char** argv) {
