@@ -17,12 +17,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
 #include "green/green_thread.h"
 #include "green/real_pthread.h"
 #include "hook/interpose.h"
+#include "sched/baton.h"
 #include "sched/config.h"
 #include "sched/scheduler.h"
 
@@ -38,6 +41,13 @@ using StartMainFn = int (*)(MainFn, int, char**, void (*)(), void (*)(), void (*
 
 MainFn g_user_main = nullptr;
 std::vector<Scheduler*> g_schedulers;
+// The scheduler whose thread is the process's first: it ends the process when the last green
+// thread is gone. In a forked child, the forking thread's scheduler (the child's only thread).
+std::atomic<Scheduler*> g_primary{nullptr};
+// Forked child: the other scheduler threads are gone; the first pthread_create starts them again
+// (lazily: most children exec at once), under g_restart_lock.
+std::atomic<bool> g_restart_pending{false};
+detail::SpinLock g_restart_lock;
 std::atomic<unsigned> g_next_placement{0};
 std::atomic<long> g_live_green{0};
 std::atomic<bool> g_all_finished{false};
@@ -64,14 +74,14 @@ std::size_t rlimit_stack_size() {
 }
 
 // The loop every scheduler thread runs until the process exits.
-[[noreturn]] void scheduler_loop(Scheduler& scheduler, bool first) {
+[[noreturn]] void scheduler_loop(Scheduler& scheduler) {
   for (;;) {
     scheduler.run_once(-1);
     if (t_exit_request.pending) {
       t_exiting_green = t_exit_request.thread;
       real_pthread.exit(t_exit_request.status);
     }
-    if (first && g_all_finished.load(std::memory_order_acquire)) {
+    if (g_all_finished.load(std::memory_order_acquire) && &scheduler == g_primary.load(std::memory_order_acquire)) {
       // main called pthread_exit and the last thread has ended: glibc then exits with status 0.
       real_pthread.exit(0);
     }
@@ -82,7 +92,30 @@ void* scheduler_thread(void* slot) {
   t_cohook_thread = true;
   auto* scheduler = new Scheduler();  // never destroyed: the process ends with it running
   *static_cast<Scheduler**>(slot) = scheduler;
-  scheduler_loop(*scheduler, false);
+  scheduler_loop(*scheduler);
+}
+
+// Starts scheduler threads for slots `first`..end of g_schedulers and waits for their schedulers.
+void start_scheduler_threads(std::size_t first) {
+  for (std::size_t i = first; i < g_schedulers.size(); ++i) {
+    __atomic_store_n(&g_schedulers[i], nullptr, __ATOMIC_RELEASE);
+    pthread_t thread;
+    int error = real_pthread.pthread_create(&thread, nullptr, &scheduler_thread, &g_schedulers[i]);
+    if (error != 0) {
+      std::fprintf(stderr, "cohook: cannot start scheduler thread %zu of %zu: %s\n", i + 1, g_schedulers.size(),
+                   std::strerror(error));
+      std::exit(2);
+    }
+  }
+  for (std::size_t i = first; i < g_schedulers.size(); ++i)
+    while (__atomic_load_n(&g_schedulers[i], __ATOMIC_ACQUIRE) == nullptr) std::this_thread::yield();
+}
+
+void restart_schedulers_after_fork() {
+  std::lock_guard<detail::SpinLock> lock(g_restart_lock);
+  if (!g_restart_pending.load(std::memory_order_acquire)) return;
+  start_scheduler_threads(1);
+  g_restart_pending.store(false, std::memory_order_release);
 }
 
 
@@ -103,16 +136,9 @@ int green_main(int argc, char** argv, char** envp) {
   g_schedulers.assign(static_cast<std::size_t>(threads), nullptr);
   t_cohook_thread = true;  // this thread's own stack runs scheduler 0's loop from now on
   g_schedulers[0] = new Scheduler();
-  for (int i = 1; i < threads; ++i) {
-    pthread_t thread;
-    int error = real_pthread.pthread_create(&thread, nullptr, &scheduler_thread, &g_schedulers[static_cast<std::size_t>(i)]);
-    if (error != 0) {
-      std::fprintf(stderr, "cohook: cannot start scheduler thread %d of %d: %s\n", i + 1, threads, std::strerror(error));
-      std::exit(2);
-    }
-  }
-  for (std::size_t i = 1; i < g_schedulers.size(); ++i)
-    while (__atomic_load_n(&g_schedulers[i], __ATOMIC_ACQUIRE) == nullptr) std::this_thread::yield();
+  g_primary.store(g_schedulers[0], std::memory_order_release);
+  install_fork_handlers();  // after the first Scheduler's: child handlers run in that order
+  start_scheduler_threads(1);
 
   auto* main_thread = new GreenThread();
   main_thread->is_main = true;
@@ -124,7 +150,7 @@ int green_main(int argc, char** argv, char** envp) {
   main_thread->start = [](void*) -> void* { request_exit(g_user_main(s_argc, s_argv, s_envp)); };
   g_green_active.store(true, std::memory_order_seq_cst);
   launch(main_thread, g_schedulers[0]);
-  scheduler_loop(*g_schedulers[0], true);
+  scheduler_loop(*g_schedulers[0]);
 }
 
 }  // namespace
@@ -147,6 +173,7 @@ std::size_t default_green_stack_size() {
 }
 
 void spawn_green(GreenThread* thread) {
+  if (g_restart_pending.load(std::memory_order_acquire)) [[unlikely]] restart_schedulers_after_fork();
   unsigned n = g_next_placement.fetch_add(1, std::memory_order_relaxed);
   launch(thread, g_schedulers[n % g_schedulers.size()]);
 }
@@ -156,7 +183,27 @@ void green_thread_started() { g_live_green.fetch_add(1, std::memory_order_relaxe
 void green_thread_finished() {
   if (g_live_green.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   g_all_finished.store(true, std::memory_order_release);
-  g_schedulers[0]->stop();  // its loop then polls without sleeping, and exits
+  g_primary.load(std::memory_order_acquire)->stop();  // its loop then polls without sleeping, and exits
+}
+
+void reset_runtime_in_child(Coroutine* survivor) {
+  new (&g_restart_lock) detail::SpinLock();
+  Scheduler* mine = survivor != nullptr ? survivor->home() : nullptr;
+  // The other scheduler threads are gone, with every green thread they ran.
+  for (Scheduler*& slot : g_schedulers) slot = nullptr;
+  if (mine == nullptr) {  // forked from a thread that is not a green thread: none is left
+    Baton::forget_waiters_before_fork();
+    g_live_green.store(0, std::memory_order_relaxed);
+    g_primary.store(nullptr, std::memory_order_relaxed);
+    return;
+  }
+  mine->keep_only_after_fork(survivor);
+  g_schedulers[0] = mine;
+  g_primary.store(mine, std::memory_order_release);
+  g_live_green.store(1, std::memory_order_relaxed);
+  g_all_finished.store(false, std::memory_order_relaxed);
+  t_exit_request = ExitRequest{};
+  g_restart_pending.store(g_schedulers.size() > 1, std::memory_order_release);
 }
 
 [[noreturn]] void request_exit(int status) {

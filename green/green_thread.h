@@ -126,6 +126,13 @@ void green_thread_finished();
 // exit() from a green thread: the exit runs on the scheduler thread's own stack. Never returns.
 [[noreturn]] void request_exit(int status);
 std::size_t default_green_stack_size();
+
+// fork() (green/fork_child.cc installs the pthread_atfork child handler, green_runtime.cc does
+// the work): in the child, the green thread that forked (`survivor`, or nullptr if a plain
+// thread forked) is left the only one, on the only scheduler, and the first pthread_create
+// starts the other scheduler threads again.
+void install_fork_handlers();
+void reset_runtime_in_child(Coroutine* survivor);
 // Owner ids for emulated locks: never 0.
 std::uint32_t next_green_id();
 

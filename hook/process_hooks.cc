@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <mutex>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -254,6 +255,17 @@ FILE* open_pipe(const char* command, const char* mode) {
   g_streams->push_back({stream, pid});
   return stream;
 }
+
+// fork: neither lock may stay held in the child by a thread that did not survive (the
+// child's popen and system would wait forever), so the child makes them anew. They are not
+// taken before the fork: glibc runs prepare handlers holding its atfork lock, and a green
+// thread parked there on an emulated mutex would stop its neighbours' fork() calls.
+[[maybe_unused]] const bool kForkSafe = (::pthread_atfork(nullptr, nullptr,
+                                                          [] {
+                                                            new (&g_streams_lock) std::mutex();
+                                                            new (&g_system_lock) std::mutex();
+                                                          }),
+                                         true);
 
 // The pid of a stream cohook's popen opened, taken out of the list; -1 if it is not one.
 pid_t take_stream(FILE* stream) {

@@ -177,6 +177,11 @@ void Poller::rebuild_after_fork() {
   }
 }
 
+void Poller::drop_waiters_after_fork() {
+  // The fds stay in the epoll set: an event for an fd nobody waits on is ignored.
+  for (FdRecord& rec : records_) rec.head = nullptr;
+}
+
 void Poller::remove_waiter(FdWaiter* waiter) {
   if (waiter->fd < 0) return;
   FdRecord* rec = record(waiter->fd);

@@ -71,6 +71,8 @@ class Poller {
   // registers again the fds its waiters wait on, and forgets the pollers of threads that did not
   // survive the fork.
   static void rebuild_after_fork();
+  // In a forked child whose scheduler keeps only the running coroutine: forgets every waiter.
+  void drop_waiters_after_fork();
 
  private:
   struct FdRecord {

@@ -77,7 +77,10 @@ bool Baton::wait_thread(TimePoint deadline) {
   return true;
 }
 
+constinit std::atomic<std::uint32_t> Baton::s_generation{0};
+
 void Baton::post() {
+  if (waiter_vanished()) return;  // its thread is gone with the fork: it must not run here
   // The waiter's identity is read only after the exchange has shown that a coroutine waits: the
   // exchange acquires the waiter's release CAS, which published coroutine_ and ticket_. Read
   // before it, they may predate the wait (a null coroutine: a crash; an old ticket: a lost

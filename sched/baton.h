@@ -27,6 +27,15 @@ class Baton {
   // returns once that post() has finished touching this baton, so the baton may be destroyed.
   void await_post();
 
+  // Forked children (green mode): every waiter that existed at the fork belonged to a thread
+  // that did not survive it. After forget_waiters_before_fork() in the child, those batons say
+  // so, post() to them does nothing (their coroutine must never run in the child), and wait
+  // lists skip them, so a mutex or a semaphore count is never handed to a thread that is gone.
+  bool waiter_vanished() const {
+    return generation_ != s_generation.load(std::memory_order_relaxed);
+  }
+  static void forget_waiters_before_fork() { s_generation.fetch_add(1, std::memory_order_relaxed); }
+
  private:
   enum : std::uint32_t { kIdle, kWaitingCoroutine, kWaitingThread, kPosted, kTimedOut };
 
@@ -36,6 +45,8 @@ class Baton {
   std::atomic<bool> post_done_{false};
   std::atomic<Coroutine*> coroutine_{nullptr};
   std::atomic<std::uint64_t> ticket_{0};
+  std::uint32_t generation_ = s_generation.load(std::memory_order_relaxed);  // a baton serves one wait
+  static constinit std::atomic<std::uint32_t> s_generation;
 };
 
 }  // namespace cohook

@@ -36,12 +36,15 @@ bool g_thread_running = false;
 bool g_restart_after_fork = false;
 std::atomic<int> g_event_fd{-1};  // read by the signal handler
 std::atomic<bool> g_dump_signalled{false};
-// Under g_thread_mutex. Never destroyed: the thread outlives static destructors at exit.
-// Made on first use (a scheduler may start before this file's dynamic initialisers run), never
-// destroyed (the thread may outlive exit's destructors).
+// Under g_thread_mutex. Made on first use (a scheduler may start before this file's dynamic
+// initialisers run), never destroyed (the thread may outlive exit's destructors). A plain
+// pointer, not a function-local static: a fork while another thread was inside the static's
+// initialisation left its guard "in progress" in the child, whose fork handler then waited on
+// it forever (a shell under corun hung in its command substitutions).
+constinit std::deque<std::function<void()>>* g_jobs = nullptr;
 std::deque<std::function<void()>>& pending_jobs() {
-  static std::deque<std::function<void()>>& jobs = *new std::deque<std::function<void()>>;
-  return jobs;
+  if (g_jobs == nullptr) g_jobs = new std::deque<std::function<void()>>;
+  return *g_jobs;
 }
 
 void kick() {
@@ -241,7 +244,7 @@ void after_fork_in_child() {
     g_tick_ms.store(0, std::memory_order_relaxed);  // nobody ticks until the thread is back
     g_safe_point_requested.store(true, std::memory_order_relaxed);
   }
-  new (&pending_jobs()) std::deque<std::function<void()>>();
+  if (g_jobs != nullptr) new (g_jobs) std::deque<std::function<void()>>();
 }
 
 }  // namespace

@@ -114,6 +114,12 @@ class Scheduler {
   // Default: COHOOK_STALL_REPORT seconds (10).
   static void set_stall_report_period(std::chrono::milliseconds period);
 
+  // In a forked child, from the running coroutine `survivor` of this thread's scheduler (green
+  // mode, sched/fork_child.cc): forgets every other coroutine homed here, as POSIX fork keeps
+  // only the calling thread. Their queues, timers and fd waits are dropped unrun (their memory
+  // stays, as a vanished thread's stack does), and wake-ups meant for them do nothing.
+  void keep_only_after_fork(Coroutine* survivor);
+
   poller::Poller& poller() { return poller_; }
   TimerHeap& timers() { return timers_; }
   // Coroutines homed here and not yet finished.

@@ -26,14 +26,18 @@ void push_back(WaitList& list, WaitNode* node) {
 }
 
 WaitNode* pop_front(WaitList& list) {
-  WaitNode* node = list.head;
-  if (node == nullptr) return nullptr;
-  list.head = node->next;
-  if (list.head != nullptr) list.head->prev = nullptr;
-  else list.tail = nullptr;
-  node->next = node->prev = nullptr;
-  node->queued = false;
-  return node;
+  for (;;) {
+    WaitNode* node = list.head;
+    if (node == nullptr) return nullptr;
+    list.head = node->next;
+    if (list.head != nullptr) list.head->prev = nullptr;
+    else list.tail = nullptr;
+    node->next = node->prev = nullptr;
+    node->queued = false;
+    // In a forked child, a waiter from before the fork is gone (Baton::waiter_vanished): what
+    // the caller hands over (a mutex, a count) goes to the next one instead.
+    if (!node->baton.waiter_vanished()) return node;
+  }
 }
 
 bool remove(WaitList& list, WaitNode* node) {

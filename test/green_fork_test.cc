@@ -1,0 +1,69 @@
+// fork() under corun: the child keeps only the green thread that forked (as POSIX keeps only the
+// calling thread), on a fresh runtime. Each scenario of test/programs/green_fork_busy.c runs
+// natively and under corun; stdout and the exit status must match. Lines on stderr carry the
+// OS thread counts, which show that the child, and a program it execs, run as green threads.
+#include <unistd.h>
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "test/green_test_util.h"
+
+namespace {
+
+using green_test::corun;
+using green_test::program;
+using green_test::Result;
+using green_test::run;
+
+class GreenForkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (green_test::sanitizer_build())
+      GTEST_SKIP() << "a sanitizer build of libcohook.so cannot be preloaded into uninstrumented programs";
+    ASSERT_EQ(::access(corun().c_str(), X_OK), 0) << corun() << " (make tools)";
+  }
+
+  // Runs the scenario natively, then under corun --threads 1 and 2; returns the stderr of the
+  // --threads 2 run.
+  std::string expect_same_as_native(const std::string& scenario) {
+    std::string command = program("green_fork_busy") + " " + scenario;
+    Result native = run("timeout 60 " + command);
+    EXPECT_EQ(native.status, 0) << native.out << native.err;
+    EXPECT_EQ(native.out.find("BUG"), std::string::npos) << native.out;
+    std::string err;
+    for (int threads : {1, 2}) {
+      Result green = run("timeout 60 " + corun() + " --threads " + std::to_string(threads) + " " + command);
+      EXPECT_EQ(green.out, native.out) << scenario << " under corun --threads " << threads << "\n" << green.err;
+      EXPECT_EQ(green.status, native.status) << scenario << " --threads " << threads << "\n" << green.err;
+      err = green.err;
+    }
+    return err;
+  }
+};
+
+TEST_F(GreenForkTest, ChildOfA50ThreadProgramKeepsOnlyTheForkingThread) {
+  std::string err = expect_same_as_native("busy");
+  // The child restarted its second scheduler thread for its own threads: at most that, its
+  // first, and cohook's diagnostics thread. Natively it would be 1 after its joins.
+  EXPECT_TRUE(err.find("info: child OS threads 2\n") != std::string::npos ||
+              err.find("info: child OS threads 3\n") != std::string::npos)
+      << err;
+}
+
+TEST_F(GreenForkTest, ForkExecSharingAPipeAndTheExecdProgramIsGreenToo) {
+  std::string err = expect_same_as_native("exec");
+  // 5 program threads on 2 scheduler threads (+ the diagnostics thread): the exec'd program
+  // inherited corun's environment. Natively it has 5.
+  EXPECT_NE(err.find("info: exec'd child OS threads 3 with 5 program threads"), std::string::npos) << err;
+}
+
+TEST_F(GreenForkTest, DoubleForkDaemon) { expect_same_as_native("daemon"); }
+
+TEST_F(GreenForkTest, SystemAndPopenWhileOtherThreadsRun) { expect_same_as_native("system"); }
+
+// 50 forks in a row just after a hog report, while cohook's diagnostics thread is busy with it.
+TEST_F(GreenForkTest, ForksRightAfterAHogReport) { expect_same_as_native("startup"); }
+
+}  // namespace
