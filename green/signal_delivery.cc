@@ -52,14 +52,14 @@ std::uint32_t take_marker(siginfo_t* info) {
 // Process-wide pending signals (under SignalLock). A standard signal is pending once however
 // often it arrives; a real-time one is queued (counted), each delivery with the first one's
 // siginfo.
-std::uint64_t g_pending = 0;
+std::atomic<std::uint64_t> g_pending{0};  // written under SignalLock; read without it too
 siginfo_t g_pending_info[65];
 unsigned g_pending_count[65];
 
 void add_process_pending(int signal, const siginfo_t* info) {
   std::uint64_t bit = signal_bit(signal);
-  if ((g_pending & bit) == 0) {
-    g_pending |= bit;
+  if ((g_pending.load(std::memory_order_relaxed) & bit) == 0) {
+    g_pending.fetch_or(bit, std::memory_order_seq_cst);
     g_pending_info[signal] = *info;
     g_pending_count[signal] = 1;
   } else if (signal >= SIGRTMIN) {
@@ -74,7 +74,9 @@ bool is_fault(int signal) {
 
 // Hands `signal` to `thread` if it is in a sigwait for it. Under SignalLock.
 bool hand_to_waiter(GreenThread* thread, int signal, const siginfo_t* info) {
-  SignalWaitSlot* slot = thread->signals.wait_slot.load(std::memory_order_acquire);
+  // seq_cst, like the waiter's publish and its look at the pending sets: one of the two sees
+  // the other (the signal is handed over, or the waiter finds it pending).
+  SignalWaitSlot* slot = thread->signals.wait_slot.load(std::memory_order_seq_cst);
   if (slot == nullptr || (slot->set & signal_bit(signal)) == 0) return false;
   if (!thread->signals.wait_slot.compare_exchange_strong(slot, nullptr, std::memory_order_acq_rel)) return false;
   slot->info = *info;
@@ -103,7 +105,7 @@ std::uint32_t route(int signal, siginfo_t* info) {
     if (target == nullptr) return hook::kWithheld;  // it has ended: its pending signals end with it
     if (hand_to_waiter(target, signal, info)) return hook::kWithheld;
     if (target->signals.blocked.load(std::memory_order_acquire) & bit) {
-      target->signals.pending.fetch_or(bit, std::memory_order_acq_rel);
+      target->signals.pending.fetch_or(bit, std::memory_order_seq_cst);
       return hook::kWithheld;
     }
     return directed;
@@ -168,20 +170,22 @@ void raise_for(GreenThread* target, int signal, const siginfo_t* info) {
 }
 
 std::uint64_t process_pending() {
-  return g_pending;
+  return g_pending.load(std::memory_order_seq_cst);
 }
 
 bool take_process_pending(std::uint64_t among, int* signal, siginfo_t* info) {
-  std::uint64_t candidates = g_pending & among;
+  std::uint64_t candidates = g_pending.load(std::memory_order_relaxed) & among;
   if (candidates == 0) return false;
   int lowest = __builtin_ctzll(candidates) + 1;  // the kernel dequeues the lowest number first
   *signal = lowest;
   *info = g_pending_info[lowest];
-  if (--g_pending_count[lowest] == 0) g_pending &= ~signal_bit(lowest);
+  if (--g_pending_count[lowest] == 0) g_pending.fetch_and(~signal_bit(lowest), std::memory_order_release);
   return true;
 }
 
-void install_signal_policy() { hook::set_green_signal_policy(&kPolicy); }
+void install_signal_policy() {
+  hook::set_green_signal_policy(&kPolicy);
+}
 
 }  // namespace cohook::green
 

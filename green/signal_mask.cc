@@ -37,6 +37,11 @@ std::uint64_t g_initial_mask = 0;
 void change_interest(std::uint64_t set, int delta) {
   set &= ~kNeverBlocked;
   if (set == 0) return;
+  // With every signal blocked: a handler that calls pthread_sigmask on this thread must not
+  // find the lock held under it.
+  sigset_t all, saved;
+  sigfillset(&all);
+  real_thread_sigmask(SIG_SETMASK, &all, &saved);
   while (g_interest_lock.test_and_set(std::memory_order_acquire)) {
   }
   for (int signal = 1; signal <= 64; ++signal) {
@@ -52,6 +57,7 @@ void change_interest(std::uint64_t set, int delta) {
     }
   }
   g_interest_lock.clear(std::memory_order_release);
+  real_thread_sigmask(SIG_SETMASK, &saved, nullptr);
 }
 
 int lowest(std::uint64_t bits) {
@@ -167,10 +173,10 @@ void deliver_unblocked_pending(GreenThread* self) {
     }
     int signal = 0;
     siginfo_t info;
-    bool taken;
-    {
+    bool taken = false;
+    if ((process_pending() & open) != 0) {
       SignalLock lock;
-      taken = (process_pending() & open) != 0 && take_process_pending(open, &signal, &info);
+      taken = take_process_pending(open, &signal, &info);
     }
     if (!taken) return;
     raise_for(self, signal, &info);  // with the sender's siginfo, as if it arrived now
@@ -218,11 +224,7 @@ void signals_thread_started(GreenThread* thread) {
   thread->signals.coroutine.store(Coroutine::current(), std::memory_order_release);
   // A signal every green thread blocked may be for this one (pthread_create does the same).
   std::uint64_t open = ~thread->signals.blocked.load(std::memory_order_relaxed);
-  std::uint64_t waiting = thread->signals.pending.load(std::memory_order_relaxed);
-  {
-    SignalLock lock;
-    waiting |= process_pending();
-  }
+  std::uint64_t waiting = thread->signals.pending.load(std::memory_order_relaxed) | process_pending();
   if ((waiting & open) != 0) deliver_unblocked_pending(thread);
 }
 
@@ -281,11 +283,7 @@ COHOOK_INTERPOSE int sigpending(sigset_t* set) {
   GreenThread* self = green_caller();
   if (self == nullptr) return real_sigpending(set);
   // Pending for the thread or the process, and blocked (anything else was delivered).
-  std::uint64_t bits = self->signals.pending.load(std::memory_order_acquire);
-  {
-    SignalLock lock;
-    bits |= process_pending();
-  }
+  std::uint64_t bits = self->signals.pending.load(std::memory_order_acquire) | process_pending();
   sigemptyset(set);
   store_bits(bits & self->signals.blocked.load(std::memory_order_relaxed), set);
   return 0;

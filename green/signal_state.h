@@ -101,7 +101,8 @@ void green_end_masked_wait(std::uint64_t saved);
 // Raises `signal` on this OS thread for `target` (synchronous when this thread does not block
 // it); `info` nullptr means pthread_kill's (SI_TKILL from this process).
 void raise_for(GreenThread* target, int signal, const siginfo_t* info);
-// Process-wide pending signals (blocked by every green thread). Under SignalLock.
+// Process-wide pending signals (blocked by every green thread). process_pending() may be read
+// without SignalLock as a hint (a signal may arrive right after); taking needs the lock.
 std::uint64_t process_pending();
 bool take_process_pending(std::uint64_t among, int* signal, siginfo_t* info);
 void install_signal_policy();

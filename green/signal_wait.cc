@@ -103,8 +103,7 @@ class SigWait {
     return take_process_pending(slot_.set, signal, info);
   }
   bool any_pending() {
-    std::uint64_t bits = self_->signals.pending.load(std::memory_order_acquire);
-    SignalLock lock;
+    std::uint64_t bits = self_->signals.pending.load(std::memory_order_seq_cst);
     return ((bits | process_pending()) & slot_.set) != 0;
   }
 
