@@ -90,16 +90,21 @@ bool hand_to_waiter(GreenThread* thread, int signal, const siginfo_t* info) {
 }
 
 // GreenSignalPolicy::route: in the trampoline, on whatever thread took the signal.
-std::uint32_t route(int signal, siginfo_t* info) {
+std::uint32_t route(int signal, siginfo_t* info, void* context) {
   std::uint64_t bit = signal_bit(signal);
-  std::uint32_t directed = take_marker(info);
   if (bit == 0 || info == nullptr) return hook::kNoTarget;
   GreenThread* running = running_green_thread();
-  if (directed == 0 && info->si_code > 0 && is_fault(signal)) {
+  if (info->si_code > 0 && is_fault(signal)) {
     // A fault (SIGSEGV from a bad access...) belongs to the code that caused it.
+    take_marker(info);
     return running != nullptr ? running->id : hook::kNoTarget;
   }
-  SignalLock lock;
+  if (signal_lock_held_by_this_thread()) {
+    defer_signal(signal, info, context);  // routed once this thread lets the lock go
+    return hook::kWithheld;
+  }
+  std::uint32_t directed = take_marker(info);
+  HandlerSignalLock lock;
   if (directed != 0) {
     GreenThread* target = registered_thread(directed);
     if (target == nullptr) return hook::kWithheld;  // it has ended: its pending signals end with it
@@ -125,7 +130,10 @@ std::uint32_t route(int signal, siginfo_t* info) {
 
 // GreenSignalPolicy::interrupt: after the handler ran for `target`.
 void interrupt_target(std::uint32_t target, int signal, InterruptKind kind) {
-  SignalLock lock;
+  // route() found this thread outside the lock, and the handler has taken and released it
+  // whole if at all; a nested signal that interrupted a holder here was deferred.
+  if (signal_lock_held_by_this_thread()) return;
+  HandlerSignalLock lock;
   GreenThread* thread = registered_thread(target);
   if (thread == nullptr) return;
   if (Coroutine* coroutine = thread->signals.coroutine.load(std::memory_order_acquire))

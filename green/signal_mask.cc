@@ -4,6 +4,9 @@
 // where the hook layer's catcher must stand in for SIG_DFL/SIG_IGN.
 #include <errno.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
@@ -97,7 +100,35 @@ int green_sigmask(GreenThread* self, int how, const sigset_t* set, sigset_t* old
 
 }  // namespace
 
+namespace {
+constinit thread_local int t_lock_depth __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local std::uint64_t t_deferred __attribute__((tls_model("initial-exec"))) = 0;
+}  // namespace
+
 SignalLock::SignalLock() {
+  t_lock_depth = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // a handler here sees the flag
+  while (g_signal_lock.test_and_set(std::memory_order_acquire)) {
+  }
+}
+
+SignalLock::~SignalLock() {
+  g_signal_lock.clear(std::memory_order_release);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t_lock_depth = 0;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  std::uint64_t deferred = t_deferred;
+  if (deferred != 0) {
+    // Signals that arrived while we held the lock: let them in now.
+    t_deferred = 0;
+    sigset_t set;
+    sigemptyset(&set);
+    store_bits(deferred, &set);
+    real_thread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  }
+}
+
+HandlerSignalLock::HandlerSignalLock() {
   sigset_t all;
   sigfillset(&all);
   real_thread_sigmask(SIG_SETMASK, &all, &saved_);
@@ -105,9 +136,20 @@ SignalLock::SignalLock() {
   }
 }
 
-SignalLock::~SignalLock() {
+HandlerSignalLock::~HandlerSignalLock() {
   g_signal_lock.clear(std::memory_order_release);
   real_thread_sigmask(SIG_SETMASK, &saved_, nullptr);
+}
+
+bool signal_lock_held_by_this_thread() {
+  return t_lock_depth != 0;
+}
+
+void defer_signal(int signal, const siginfo_t* info, void* context) {
+  if (context != nullptr) sigaddset(&static_cast<ucontext_t*>(context)->uc_sigmask, signal);
+  t_deferred |= signal_bit(signal);
+  siginfo_t again = *info;  // with its marker, if it was aimed at one green thread
+  ::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), ::gettid(), signal, &again);
 }
 
 std::uint64_t bits_of(const sigset_t* set) {

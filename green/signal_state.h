@@ -56,18 +56,35 @@ struct GreenSignals {
   bool registered = false;
 };
 
-// Holds the one lock of signal state (the registry, the process-wide pending signals) with
-// every signal blocked on this OS thread, so a handler that needs it never interrupts its holder.
+// The one lock of signal state (the registry, the process-wide pending signals), in normal
+// context: no system call (thread creation and exit take it). A handler that interrupts its
+// holder on the same OS thread must not wait for it: it defers the signal (defer_signal).
 class SignalLock {
  public:
   SignalLock();
   ~SignalLock();
   SignalLock(const SignalLock&) = delete;
   SignalLock& operator=(const SignalLock&) = delete;
+};
+
+// The same lock in a signal handler: every signal blocked on this OS thread while held. Only
+// if held_by_this_thread() is false.
+class HandlerSignalLock {
+ public:
+  HandlerSignalLock();
+  ~HandlerSignalLock();
+  HandlerSignalLock(const HandlerSignalLock&) = delete;
+  HandlerSignalLock& operator=(const HandlerSignalLock&) = delete;
 
  private:
   sigset_t saved_;
 };
+
+// True in a handler that interrupted this OS thread while it held SignalLock.
+bool signal_lock_held_by_this_thread();
+// From such a handler: queues the signal again on this thread, blocked until the holder lets
+// the lock go (the handler's `context` mask is changed so that it stays blocked on return).
+void defer_signal(int signal, const siginfo_t* info, void* context);
 
 std::uint64_t bits_of(const sigset_t* set);
 // Writes the first 8 bytes only, as the kernel does for rt_sigprocmask's old set.

@@ -105,7 +105,7 @@ void trampoline(int signal, siginfo_t* info, void* context) {
   const GreenSignalPolicy* policy = g_policy.load(std::memory_order_acquire);
   std::uint32_t target = kNoTarget;
   if (policy != nullptr) {
-    target = policy->route(signal, info);
+    target = policy->route(signal, info, context);
     if (target == kWithheld) {
       errno = saved_errno;
       return;

@@ -50,7 +50,7 @@ struct GreenSignalPolicy {
   // Before the user's disposition is acted on. Returns kNoTarget (deliver, interrupt nothing),
   // kWithheld (not delivered now: kept pending for a green thread that blocks it, or handed to
   // a sigwait; the handler must not run), or the id of the green thread it is for.
-  std::uint32_t (*route)(int signal, siginfo_t* info);
+  std::uint32_t (*route)(int signal, siginfo_t* info, void* context);
   // After a handler ran for `target`: cut its parked call short (EINTR per SA_RESTART).
   void (*interrupt)(std::uint32_t target, int signal, InterruptKind kind);
   // True while some green thread blocks or waits for `signal`: the kernel must then not act on
