@@ -11,7 +11,9 @@
 // thread the signal was delivered to (Scheduler::interrupt_thread): atomics and one eventfd
 // write, so it is safe wherever the signal lands (in epoll_wait, in a coroutine, in cohook's
 // own code). On a thread without a scheduler the kernel has already interrupted that thread's
-// blocking call, if any, by itself.
+// blocking call, if any, by itself. In green mode, green/signal_delivery.cc decides instead
+// (GreenSignalPolicy): the trampoline asks it whom the signal is for before running the handler,
+// and also stands in for SIG_DFL/SIG_IGN (the "catcher") while green threads block a signal.
 #include "hook/signal_hooks.h"
 #include "sched/runtime_signals.h"
 

@@ -6,6 +6,7 @@
 // interrupts every coroutine of the thread it was delivered to that is inside an interruptible
 // call (Scheduler::interrupt_thread): EINTR unless the handler has SA_RESTART; poll, select,
 // epoll_wait, the sleep family and socket calls with a timeout fail with EINTR either way.
+// In green mode (corun) a signal is for one green thread instead: see GreenSignalPolicy.
 #pragma once
 
 #include <signal.h>
