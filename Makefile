@@ -138,7 +138,7 @@ $(STATIC_LIB): $(STATIC_LIB_OBJS)
 # cohook's own objects call the real pthread functions even though the library interposes them
 # for green threads (green/internal_calls.cc says why): each name here gets -Wl,--wrap.
 COHOOK_WRAPPED := pthread_create pthread_getattr_np pthread_getspecific pthread_setspecific pthread_mutex_lock \
-  pthread_mutex_unlock pthread_once pthread_self sched_yield
+  pthread_mutex_unlock pthread_once pthread_self sched_yield pthread_sigmask sigprocmask
 $(SHARED_REAL): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CXX) -shared -Wl,-soname,libcohook.so.$(SOVERSION) -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) \

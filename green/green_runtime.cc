@@ -122,7 +122,7 @@ void restart_schedulers_after_fork() {
 // Starts a green thread's coroutine on `home`. The coroutine attaches itself to its GreenThread
 // when it first runs, so nothing races with a scheduler thread that starts it at once.
 void launch(GreenThread* thread, Scheduler* home) {
-  thread->id = next_green_id();
+  if (thread->id == 0) thread->id = next_green_id();  // signals_thread_created names it first
   green_thread_started();
   home->spawn([thread] { run_green_thread(thread); }, SpawnOptions{thread->stack_size, thread->name})->release();
 }
@@ -134,6 +134,7 @@ int green_main(int argc, char** argv, char** envp) {
     threads = cores > 0 ? static_cast<int>(cores) : 1;
   }
   g_schedulers.assign(static_cast<std::size_t>(threads), nullptr);
+  begin_green_signals();  // before the scheduler threads start: they inherit an empty mask
   t_cohook_thread = true;  // this thread's own stack runs scheduler 0's loop from now on
   g_schedulers[0] = new Scheduler();
   g_primary.store(g_schedulers[0], std::memory_order_release);
@@ -148,6 +149,7 @@ int green_main(int argc, char** argv, char** envp) {
   static char** s_argv = argv;
   static char** s_envp = envp;
   main_thread->start = [](void*) -> void* { request_exit(g_user_main(s_argc, s_argv, s_envp)); };
+  signals_thread_created(nullptr, main_thread);
   g_green_active.store(true, std::memory_order_seq_cst);
   launch(main_thread, g_schedulers[0]);
   scheduler_loop(*g_schedulers[0]);

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "cohook/detail/wait_list.hpp"
+#include "green/signal_state.h"
 #include "sched/coroutine.h"
 #include "sched/native_sync.h"
 #include "sched/time.h"
@@ -65,6 +66,7 @@ struct GreenThread {
   std::atomic<unsigned> flags{0};
   detail::SpinLock join_lock;
   detail::WaitList joiners;
+  GreenSignals signals;  // its mask and pending signals (green/signal_state.h)
 };
 
 // True once green mode runs main as a green thread.

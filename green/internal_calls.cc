@@ -5,9 +5,11 @@
 // it, a scheduler lock taken by a green thread would be an emulated lock and could park in the
 // middle of the scheduler's own bookkeeping.
 #include <pthread.h>
+#include <errno.h>
 #include <sched.h>
 
 #include "green/real_pthread.h"
+#include "green/signal_state.h"
 
 using cohook::green::real_pthread;
 
@@ -23,4 +25,11 @@ int __wrap_pthread_mutex_unlock(pthread_mutex_t* mutex) { return real_pthread.pt
 int __wrap_pthread_once(pthread_once_t* control, void (*init)()) { return real_pthread.pthread_once(control, init); }
 pthread_t __wrap_pthread_self() { return real_pthread.pthread_self(); }
 int __wrap_sched_yield() { return real_pthread.sched_yield(); }
+int __wrap_pthread_sigmask(int how, const sigset_t* set, sigset_t* old) { return cohook::green::real_thread_sigmask(how, set, old); }
+int __wrap_sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  int error = cohook::green::real_thread_sigmask(how, set, old);
+  if (error == 0) return 0;
+  errno = error;
+  return -1;
+}
 }

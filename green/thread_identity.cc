@@ -113,19 +113,6 @@ COHOOK_INTERPOSE int pthread_cancel(pthread_t target) {
   return ENOTSUP;
 }
 
-COHOOK_INTERPOSE int pthread_kill(pthread_t target, int signal) {
-  if (as_green(target) == nullptr) return real_pthread.pthread_kill(target, signal);
-  if (signal == 0) return 0;  // "does it exist": a joinable green thread does
-  report_unsupported("pthread_kill", "the signal is not sent and the call fails with ENOTSUP");
-  return ENOTSUP;
-}
-
-COHOOK_INTERPOSE int pthread_sigqueue(pthread_t target, int signal, const union sigval value) {
-  if (as_green(target) == nullptr) return real_pthread.pthread_sigqueue(target, signal, value);
-  report_unsupported("pthread_sigqueue", "the signal is not sent and the call fails with ENOTSUP");
-  return ENOTSUP;
-}
-
 COHOOK_INTERPOSE int pthread_getschedparam(pthread_t target, int* policy, sched_param* param) {
   if (as_green(target) == nullptr) return real_pthread.pthread_getschedparam(target, policy, param);
   *policy = SCHED_OTHER;  // what every green thread runs under: its scheduler thread's policy

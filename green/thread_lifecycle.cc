@@ -59,6 +59,7 @@ _Unwind_Reason_Code stop_at_thread_start(int, _Unwind_Action actions, _Unwind_Ex
 
 void finish(GreenThread* thread) {
   run_key_destructors(thread);
+  signals_thread_finished(thread);
   thread->join_lock.lock();
   unsigned previous = thread->flags.fetch_or(GreenThread::kFinished, std::memory_order_acq_rel);
   detail::WaitNode* joiners = detail::take_all(thread->joiners);
@@ -112,6 +113,7 @@ void run_green_thread(GreenThread* thread) {
   self->set_user_data(thread);
   thread->coroutine = self;
   thread->exit_frame = __builtin_frame_address(0);
+  signals_thread_started(thread);
   if (__builtin_setjmp(thread->exit_jump) == 0) {
     thread->result = thread->start(thread->argument);
   }
@@ -148,6 +150,7 @@ COHOOK_INTERPOSE int pthread_create(pthread_t* out, const pthread_attr_t* attr, 
   // A new thread starts with its creator's name, as the kernel copies comm.
   std::memcpy(thread->name, creator->name, sizeof thread->name);
   *out = reinterpret_cast<pthread_t>(thread);  // before it can run: it may read *out at once
+  signals_thread_created(creator, thread);     // its creator's mask, as pthread_create gives
   spawn_green(thread);
   return 0;
 }

@@ -11,7 +11,9 @@
 // thread the signal was delivered to (Scheduler::interrupt_thread): atomics and one eventfd
 // write, so it is safe wherever the signal lands (in epoll_wait, in a coroutine, in cohook's
 // own code). On a thread without a scheduler the kernel has already interrupted that thread's
-// blocking call, if any, by itself.
+// blocking call, if any, by itself. In green mode, green/signal_delivery.cc decides instead
+// (GreenSignalPolicy): the trampoline asks it whom the signal is for before running the handler,
+// and also stands in for SIG_DFL/SIG_IGN (the "catcher") while green threads block a signal.
 #include "hook/signal_hooks.h"
 #include "sched/runtime_signals.h"
 
@@ -19,6 +21,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -72,24 +77,75 @@ void load_entry(int signal, void** handler, int* flags) {
   }
 }
 
+std::atomic<const GreenSignalPolicy*> g_policy{nullptr};
+
+bool is_function(void* handler);
+void install_catcher(int signal);
+
+// SIG_DFL's action (signal(7)) done by the catcher, which stands in for it while green threads
+// block the signal: nothing for the signals ignored by default; for the others, the kernel's
+// own default action, by raising the signal again on this thread with SIG_DFL in place.
+void default_action(int signal, siginfo_t* info) {
+  if (signal == SIGCHLD || signal == SIGCONT || signal == SIGURG || signal == SIGWINCH) return;
+  struct sigaction default_disposition {};
+  default_disposition.sa_handler = SIG_DFL;
+  real_sigaction(signal, &default_disposition, nullptr);
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, signal);
+  ::pthread_sigmask(SIG_UNBLOCK, &only, nullptr);  // blocked while its handler runs
+  siginfo_t again = *info;  // the same sender and code: a core dump or a waiter sees the original
+  if (::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), ::gettid(), signal, &again) != 0)
+    ::syscall(SYS_tgkill, ::getpid(), ::gettid(), signal);
+  // Still here: a stop signal, and the process was continued. Catch it again.
+  install_catcher(signal);
+}
+
 void trampoline(int signal, siginfo_t* info, void* context) {
   int saved_errno = errno;
   void* handler = nullptr;
   int flags = 0;
   if (signal > 0 && signal <= kMaxSignal) load_entry(signal, &handler, &flags);
-  if (flags & SA_RESETHAND) store_entry(signal, reinterpret_cast<void*>(SIG_DFL), 0);  // the kernel reset it
-  if (handler != reinterpret_cast<void*>(SIG_DFL) && handler != reinterpret_cast<void*>(SIG_IGN) &&
-      handler != nullptr) {
-    errno = saved_errno;
-    if (flags & SA_SIGINFO)
-      reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handler)(signal, info, context);
-    else
-      reinterpret_cast<void (*)(int)>(handler)(signal);
-    saved_errno = errno;
+  const GreenSignalPolicy* policy = g_policy.load(std::memory_order_acquire);
+  std::uint32_t target = kNoTarget;
+  if (policy != nullptr) {
+    target = policy->route(signal, info, context);
+    if (target == kWithheld) {
+      errno = saved_errno;
+      return;
+    }
   }
-  Scheduler::interrupt_thread(Scheduler::current_for_signal_handler(), signal,
-                              (flags & SA_RESTART) ? InterruptKind::kRestart : InterruptKind::kNoRestart);
+  if (flags & SA_RESETHAND) {
+    store_entry(signal, reinterpret_cast<void*>(SIG_DFL), 0);  // the kernel reset it
+    if (policy != nullptr && policy->wants_catcher(signal)) install_catcher(signal);
+  }
+  if (!is_function(handler)) {
+    // The catcher: the user's disposition is SIG_DFL or SIG_IGN. Nothing ran, nothing is cut short.
+    if (handler != reinterpret_cast<void*>(SIG_IGN)) default_action(signal, info);
+    errno = saved_errno;
+    return;
+  }
   errno = saved_errno;
+  if (flags & SA_SIGINFO)
+    reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handler)(signal, info, context);
+  else
+    reinterpret_cast<void (*)(int)>(handler)(signal);
+  saved_errno = errno;
+  InterruptKind kind = (flags & SA_RESTART) ? InterruptKind::kRestart : InterruptKind::kNoRestart;
+  if (policy != nullptr) {
+    if (target != kNoTarget) policy->interrupt(target, signal, kind);
+  } else {
+    Scheduler::interrupt_thread(Scheduler::current_for_signal_handler(), signal, kind);
+  }
+  errno = saved_errno;
+}
+
+void install_catcher(int signal) {
+  struct sigaction catcher {};
+  catcher.sa_sigaction = &trampoline;
+  catcher.sa_flags = SA_SIGINFO | SA_RESTART;  // unhooked system calls restart, as with no handler
+  sigemptyset(&catcher.sa_mask);
+  real_sigaction(signal, &catcher, nullptr);
 }
 
 bool is_function(void* handler) {
@@ -141,8 +197,10 @@ int install(int signal, const struct sigaction* action, struct sigaction* old_ac
   if (action != nullptr) {
     // The table first: a signal arriving right after the kernel has the trampoline finds it.
     store_entry(signal, handler_of(*action), action->sa_flags);
-    if (is_function(handler_of(*action))) {
+    const GreenSignalPolicy* policy = g_policy.load(std::memory_order_acquire);
+    if (is_function(handler_of(*action)) || (policy != nullptr && policy->wants_catcher(signal))) {
       wrapped = *action;
+      if (!is_function(handler_of(*action))) wrapped.sa_flags |= SA_RESTART;  // the catcher
       wrapped.sa_flags |= SA_SIGINFO;
       wrapped.sa_sigaction = &trampoline;
       to_kernel = &wrapped;
@@ -185,6 +243,38 @@ sighandler_t install_simple(int signal, sighandler_t handler, int flags, bool ad
 
 }  // namespace
 
+void set_green_signal_policy(const GreenSignalPolicy* policy) {
+  g_policy.store(policy, std::memory_order_release);
+}
+
+void refresh_kernel_disposition(int signal) {
+  const GreenSignalPolicy* policy = g_policy.load(std::memory_order_acquire);
+  if (policy == nullptr || signal <= 0 || signal > kMaxSignal || signal == SIGKILL || signal == SIGSTOP) return;
+  InstallLock lock;
+  void* handler = nullptr;
+  int flags = 0;
+  load_entry(signal, &handler, &flags);
+  if (is_function(handler)) return;  // the trampoline is in place already
+  struct sigaction current {};
+  if (real_sigaction(signal, nullptr, &current) != 0) return;
+  bool caught = (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == &trampoline;
+  if (policy->wants_catcher(signal)) {
+    if (caught) return;
+    void* kernel_handler = reinterpret_cast<void*>(current.sa_handler);
+    if (is_function(kernel_handler)) return;  // not installed through us: leave it alone
+    // SIG_DFL or SIG_IGN, possibly from before libcohook.so was loaded (nohup's SIGHUP): the
+    // kernel's is the user's disposition.
+    store_entry(signal, kernel_handler, current.sa_flags);
+    install_catcher(signal);
+  } else if (caught) {
+    struct sigaction own {};
+    own.sa_handler = reinterpret_cast<void (*)(int)>(handler);
+    own.sa_flags = flags;
+    sigemptyset(&own.sa_mask);
+    real_sigaction(signal, &own, nullptr);
+  }
+}
+
 std::uint64_t sources_not_blocked_by(const sigset_t* mask) {
   if (mask == nullptr) return kAllInterruptSources;
   std::uint64_t sources = 0;
@@ -201,6 +291,10 @@ thread_local unsigned short t_unblock_count[kMaxSignal + 1];
 
 MaskedWait::MaskedWait(const sigset_t* mask) : call_(/*restartable=*/false, sources_not_blocked_by(mask)) {
   if (mask == nullptr) return;
+  if (const GreenSignalPolicy* policy = g_policy.load(std::memory_order_acquire)) {
+    green_ = policy->begin_masked_wait(mask, &green_saved_);
+    if (green_) return;
+  }
   sigset_t current;
   if (::pthread_sigmask(SIG_BLOCK, nullptr, &current) != 0) return;
   sigset_t to_unblock;
@@ -222,6 +316,7 @@ MaskedWait::MaskedWait(const sigset_t* mask) : call_(/*restartable=*/false, sour
 }
 
 MaskedWait::~MaskedWait() {
+  if (green_) g_policy.load(std::memory_order_acquire)->end_masked_wait(green_saved_);
   if (unblocked_ == 0) return;
   sigset_t to_block;
   sigemptyset(&to_block);

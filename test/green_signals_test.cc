@@ -1,0 +1,224 @@
+// Signals for green threads (corun): each scenario of test/programs/green_signals.c runs
+// natively and under corun with 1, 2 and 3 scheduler threads, and the transcripts must match:
+// per-thread masks, pthread_kill at one parked thread (EINTR, or a restart with SA_RESTART),
+// pthread_kill(self) and raise, the sigwait signal-thread pattern, sigtimedwait's timeout,
+// sigsuspend and pause. Then a thread-per-connection server stopped by SIGTERM whose handler
+// lacks SA_RESTART: accept sees EINTR, connections in flight finish, status 0.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "test/green_test_util.h"
+
+namespace {
+
+using green_test::corun;
+using green_test::program;
+using green_test::Result;
+using green_test::run;
+
+class GreenSignalsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (green_test::sanitizer_build())
+      GTEST_SKIP() << "a sanitizer build of libcohook.so cannot be preloaded into uninstrumented programs";
+    ASSERT_EQ(::access(corun().c_str(), X_OK), 0) << corun() << " (make tools)";
+  }
+
+  void expect_same_as_native(const std::string& scenario) {
+    std::string command = program("green_signals") + " " + scenario;
+    Result native = run("timeout 60 " + command);
+    ASSERT_EQ(native.status, 0) << native.out << native.err;
+    for (int threads : {1, 2, 3}) {
+      Result green = run("timeout 60 " + corun() + " --threads " + std::to_string(threads) + " " + command);
+      EXPECT_EQ(green.out, native.out) << scenario << " under corun --threads " << threads << "\n" << green.err;
+      EXPECT_EQ(green.status, 0) << scenario << " --threads " << threads << "\n" << green.err;
+    }
+  }
+};
+
+TEST_F(GreenSignalsTest, EachThreadHasItsOwnMaskAndAKillGoesToTheThreadThatTakesIt) {
+  expect_same_as_native("masks");
+}
+
+TEST_F(GreenSignalsTest, PthreadKillCutsOneParkedReadShort) {
+  expect_same_as_native("kill-thread");
+}
+
+TEST_F(GreenSignalsTest, PthreadKillWithSaRestartLeavesTheReadWaiting) {
+  expect_same_as_native("kill-thread-restart");
+}
+
+TEST_F(GreenSignalsTest, PthreadKillSelfAndRaiseRunTheHandlerBeforeReturning) {
+  expect_same_as_native("kill-self");
+}
+
+TEST_F(GreenSignalsTest, SignalThreadSigwaitsForWhatEveryThreadBlocks) {
+  expect_same_as_native("signal-thread");
+}
+
+TEST_F(GreenSignalsTest, SigtimedwaitTimesOutWithoutHoldingTheThread) {
+  expect_same_as_native("timed-wait");
+}
+
+TEST_F(GreenSignalsTest, SigsuspendAndPauseReturnAfterAHandler) {
+  expect_same_as_native("suspend");
+}
+
+// ---- SIGTERM stopping a thread-per-connection server ----
+
+constexpr int kConnections = 200;
+constexpr std::size_t kBytes = 8 * 1024;
+
+struct Server {
+  pid_t pid = -1;
+  int port = 0;
+  int out = -1;  // the rest of its stdout
+
+  explicit Server(const std::vector<std::string>& argv) {
+    int fds[2];
+    if (::pipe(fds) != 0) return;
+    pid = ::fork();
+    if (pid == 0) {
+      ::dup2(fds[1], STDOUT_FILENO);
+      ::close(fds[0]);
+      ::close(fds[1]);
+      std::vector<char*> args;
+      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    out = fds[0];
+    std::string line;
+    char c;
+    while (::read(out, &c, 1) == 1 && c != '\n') line += c;
+    port = line.empty() ? 0 : std::stoi(line);
+  }
+  ~Server() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    if (out >= 0) ::close(out);
+  }
+  // Waits up to 60 s for it to exit: its status (exit code, or 128 + signal) and the rest of
+  // its stdout.
+  int wait_exit(std::string* rest) {
+    int status = 0;
+    for (int i = 0; i < 600; ++i) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        char buffer[256];
+        ssize_t n;
+        while ((n = ::read(out, buffer, sizeof buffer)) > 0) rest->append(buffer, static_cast<std::size_t>(n));
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      ::usleep(100000);
+    }
+    return -1;
+  }
+};
+
+struct Connection {
+  int fd = -1;
+  std::string sent, received;
+  std::size_t written = 0;
+  bool eof = false;
+};
+
+// Connects kConnections, gets a first echo on each (so every connection thread is parked in
+// read), sends SIGTERM to the server, then sends the rest and reads to EOF. Returns how many
+// connections got back exactly what they sent.
+int echo_through_sigterm(Server& server) {
+  std::vector<Connection> connections(kConnections);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<unsigned short>(server.port));
+  for (int i = 0; i < kConnections; ++i) {
+    Connection& c = connections[i];
+    c.fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (::connect(c.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return -1;
+    c.sent.resize(kBytes);
+    for (std::size_t j = 0; j < kBytes; ++j) c.sent[j] = static_cast<char>('a' + (i * 7 + j) % 26);
+    c.written = static_cast<std::size_t>(::write(c.fd, c.sent.data(), 64));
+  }
+  for (Connection& c : connections) {
+    char buffer[64];
+    while (c.received.size() < 64) {
+      ssize_t n = ::read(c.fd, buffer, 64 - c.received.size());
+      if (n <= 0) return -2;
+      c.received.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::fcntl(c.fd, F_SETFL, O_NONBLOCK);
+  }
+  ::usleep(100000);  // every connection thread back in read()
+  ::kill(server.pid, SIGTERM);
+  ::usleep(200000);  // the server has stopped accepting; its connections go on
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::vector<pollfd> fds(kConnections);
+  for (;;) {
+    int open = 0;
+    for (int i = 0; i < kConnections; ++i) {
+      Connection& c = connections[i];
+      fds[i] = pollfd{c.eof ? -1 : c.fd, 0, 0};
+      if (c.eof) continue;
+      ++open;
+      fds[i].events = POLLIN | (c.written < c.sent.size() ? POLLOUT : 0);
+    }
+    if (open == 0) break;
+    if (std::chrono::steady_clock::now() > deadline) return -3;
+    if (::poll(fds.data(), fds.size(), 1000) < 0) return -4;
+    for (int i = 0; i < kConnections; ++i) {
+      Connection& c = connections[i];
+      if (fds[i].revents & POLLOUT) {
+        ssize_t n = ::write(c.fd, c.sent.data() + c.written, c.sent.size() - c.written);
+        if (n > 0) c.written += static_cast<std::size_t>(n);
+        if (c.written == c.sent.size()) ::shutdown(c.fd, SHUT_WR);
+      }
+      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+        char buffer[16384];
+        ssize_t n = ::read(c.fd, buffer, sizeof buffer);
+        if (n > 0)
+          c.received.append(buffer, static_cast<std::size_t>(n));
+        else if (n == 0 || errno != EAGAIN)
+          c.eof = true;
+      }
+    }
+  }
+  int exact = 0;
+  for (Connection& c : connections) {
+    exact += c.received == c.sent;
+    ::close(c.fd);
+  }
+  return exact;
+}
+
+TEST_F(GreenSignalsTest, SigtermWithoutSaRestartStopsAThreadPerConnectionServerCleanly) {
+  std::string expected = "stopped after " + std::to_string(kConnections) + " connections, accept interrupted: 1\n";
+  for (bool green : {false, true}) {
+    std::vector<std::string> argv;
+    if (green) argv = {corun(), "--threads", "2"};
+    argv.push_back(program("green_graceful_server"));
+    Server server(argv);
+    ASSERT_GT(server.port, 0);
+    EXPECT_EQ(echo_through_sigterm(server), kConnections) << (green ? "under corun" : "natively");
+    std::string rest;
+    EXPECT_EQ(server.wait_exit(&rest), 0) << (green ? "under corun" : "natively");
+    EXPECT_EQ(rest, expected) << (green ? "under corun" : "natively");
+  }
+}
+
+}  // namespace
