@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "green/green_thread.h"
+#include "green/signal_state.h"
 #include "sched/coroutine.h"
 
 namespace cohook::green {
@@ -25,6 +26,7 @@ void in_child() {
   GreenThread* thread = current_green_thread();
   bool green_caller = thread != nullptr && running != nullptr && green_thread_of(running) == thread;
   reset_runtime_in_child(green_caller ? running : nullptr);
+  signals_after_fork(green_caller ? thread : nullptr);
 }
 
 }  // namespace

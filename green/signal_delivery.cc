@@ -181,6 +181,10 @@ std::uint64_t process_pending() {
   return g_pending.load(std::memory_order_seq_cst);
 }
 
+void forget_process_pending() {
+  g_pending.store(0, std::memory_order_relaxed);
+}
+
 bool take_process_pending(std::uint64_t among, int* signal, siginfo_t* info) {
   std::uint64_t candidates = g_pending.load(std::memory_order_relaxed) & among;
   if (candidates == 0) return false;

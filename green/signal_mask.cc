@@ -290,6 +290,24 @@ void signals_thread_finished(GreenThread* thread) {
   change_interest(thread->signals.blocked.load(std::memory_order_relaxed), -1);
 }
 
+void signals_after_fork(GreenThread* survivor) {
+  g_signal_lock.clear(std::memory_order_relaxed);
+  g_interest_lock.clear(std::memory_order_relaxed);
+  forget_process_pending();
+  g_first = g_last = survivor;
+  g_main = survivor != nullptr && survivor->is_main ? survivor : nullptr;
+  std::uint64_t was_catching = g_catching.exchange(0, std::memory_order_relaxed);
+  std::memset(g_interest, 0, sizeof g_interest);
+  if (survivor != nullptr) {
+    survivor->signals.previous = survivor->signals.next = nullptr;
+    survivor->signals.pending.store(0, std::memory_order_relaxed);
+    change_interest(survivor->signals.blocked.load(std::memory_order_relaxed), +1);
+  }
+  std::uint64_t released = was_catching & ~g_catching.load(std::memory_order_relaxed);
+  for (int signal = 1; signal <= 64; ++signal)
+    if ((released & signal_bit(signal)) != 0) hook::refresh_kernel_disposition(signal);
+}
+
 bool green_begin_masked_wait(const sigset_t* mask, std::uint64_t* saved) {
   GreenThread* self = green_caller();
   if (self == nullptr) return false;

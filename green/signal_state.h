@@ -140,5 +140,11 @@ void signals_thread_created(GreenThread* creator, GreenThread* thread);
 void signals_thread_started(GreenThread* thread);
 // Leaves the registry: a signal directed at it from now on is lost with it.
 void signals_thread_finished(GreenThread* thread);
+// In a forked child (green/fork_child.cc): fork(2) gives the child an empty set of pending
+// signals and one thread, so the registry holds the survivor alone (none if fork was called off
+// a green thread), the locks are free, and the catchers stand only where the survivor's mask
+// needs them.
+void signals_after_fork(GreenThread* survivor);
+void forget_process_pending();
 
 }  // namespace cohook::green

@@ -66,4 +66,10 @@ TEST_F(GreenForkTest, SystemAndPopenWhileOtherThreadsRun) { expect_same_as_nativ
 // 50 forks in a row just after a hog report, while cohook's diagnostics thread is busy with it.
 TEST_F(GreenForkTest, ForksRightAfterAHogReport) { expect_same_as_native("startup"); }
 
+// The child of a fork made off main has one thread; a signal sent to it must interrupt that
+// thread's read, not go to main, which did not survive the fork.
+TEST_F(GreenForkTest, SignalReachesTheChildsOnlyThread) {
+  expect_same_as_native("signal");
+}
+
 }  // namespace

@@ -11,10 +11,14 @@
  *   daemon    the double-fork daemon pattern: the grandchild (setsid, threads) reports
  *             through a pipe after its parent has exited.
  *   system    system() and popen() from one thread while the others keep running.
+ *   signal    a thread other than main forks; the child, parked in read(), is interrupted by a
+ *             SIGUSR1 its parent sends (handler without SA_RESTART): the signal reaches the
+ *             child's one thread, not a thread that vanished with the fork.
  *   startup   runs for 300 ms without a blocking call, then forks 50 times, as a shell
  *             running command substitutions does. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -317,6 +321,50 @@ static void fork_at_startup(void) {
   printf("startup: %d of 50 children exited with their status\n", exited);
 }
 
+static volatile sig_atomic_t g_usr1;
+static void count_usr1(int signal) {
+  (void)signal;
+  g_usr1++;
+}
+
+static void* fork_from_worker(void* arg) {
+  (void)arg;
+  int fds[2];
+  if (pipe(fds) != 0) return NULL;
+  pid_t child = fork();
+  if (child == 0) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = count_usr1; /* no SA_RESTART: the read fails with EINTR */
+    sigaction(SIGUSR1, &action, NULL);
+    close(fds[1]);
+    char byte;
+    ssize_t n = read(fds[0], &byte, 1);
+    printf("signal: child read %zd %s, handled %d\n", n, n < 0 ? strerrorname_np(errno) : "", (int)g_usr1);
+    fflush(stdout);
+    _exit(0);
+  }
+  close(fds[0]);
+  usleep(300 * 1000); /* the child is in read() by then */
+  kill(child, SIGUSR1);
+  int status = -1;
+  for (int i = 0; i < 50 && waitpid(child, &status, WNOHANG) == 0; i++) usleep(100 * 1000);
+  if (waitpid(child, &status, WNOHANG) == 0) {
+    printf("BUG: the child's read was not interrupted\n");
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+  }
+  close(fds[1]);
+  printf("signal: child exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  return NULL;
+}
+
+static void fork_then_signal(void) {
+  pthread_t worker;
+  pthread_create(&worker, NULL, fork_from_worker, NULL);
+  pthread_join(worker, NULL);
+}
+
 int main(int argc, char** argv) {
   g_parent = getpid();
   g_parent_session = getsid(0);
@@ -327,8 +375,9 @@ int main(int argc, char** argv) {
   else if (strcmp(mode, "daemon") == 0) fork_daemon();
   else if (strcmp(mode, "system") == 0) fork_system();
   else if (strcmp(mode, "startup") == 0) fork_at_startup();
+  else if (strcmp(mode, "signal") == 0) fork_then_signal();
   else {
-    fprintf(stderr, "usage: %s busy|exec|daemon|system|startup\n", argv[0]);
+    fprintf(stderr, "usage: %s busy|exec|daemon|system|startup|signal\n", argv[0]);
     return 2;
   }
   return 0;
