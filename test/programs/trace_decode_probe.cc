@@ -148,8 +148,8 @@ int main(int argc, char** argv) {
   note(accept4(tcp, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));        // not listening
 
   int one = 1;
-  note(setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
-  note(setsockopt(tcp, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one));
+  for (SockoptCase option : kIntSockopts)
+    note(setsockopt(option.level == IPPROTO_UDP ? udp : tcp, option.level, option.name, &one, sizeof one));
   timeval timeout = {1, 500000};
   note(setsockopt(tcp, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout));
   note(setsockopt(tcp6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one));
