@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -186,9 +187,14 @@ int main(int argc, char** argv) {
   note(syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, nullptr, 8));
   sigemptyset(&set);
   note(syscall(SYS_rt_sigprocmask, SIG_SETMASK, &set, nullptr, 8));
-  struct sigaction ignore {};
-  ignore.sa_handler = SIG_IGN;
-  for (int s : kSigactionSignals) note(sigaction(s, &ignore, nullptr));
+  // The kernel's struct sigaction, passed raw: libc's (and TSan's) sigaction would rewrite the mask.
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    std::uint64_t mask;
+  } ignore = {SIG_IGN, 0x04000000 /* SA_RESTORER */, reinterpret_cast<void (*)()>(0x1234), 0};
+  for (int s : kSigactionSignals) note(syscall(SYS_rt_sigaction, s, &ignore, nullptr, 8));
   for (int s : kRawSigactionSignals) note(syscall(SYS_rt_sigaction, s, nullptr, nullptr, 8));
 
   FILE* file = std::fopen(argv[1], "w");
