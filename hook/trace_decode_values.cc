@@ -51,6 +51,9 @@ constexpr Named kIpOptions[] = {{1, "IP_TOS"},           {2, "IP_TTL"},       {3
 constexpr Named kIpv6Options[] = {
     {16, "IPV6_UNICAST_HOPS"}, {23, "IPV6_MTU_DISCOVER"}, {26, "IPV6_V6ONLY"}, {67, "IPV6_TCLASS"}};
 
+constexpr Named kUdpOptions[] = {{1, "UDP_CORK"},           {100, "UDP_ENCAP"},   {101, "UDP_NO_CHECK6_TX"},
+                                 {102, "UDP_NO_CHECK6_RX"}, {103, "UDP_SEGMENT"}, {104, "UDP_GRO"}};
+
 constexpr Named kShutdownHows[] = {{SHUT_RD, "SHUT_RD"}, {SHUT_WR, "SHUT_WR"}, {SHUT_RDWR, "SHUT_RDWR"}};
 
 constexpr Named kFcntlCommands[] = {
@@ -104,6 +107,9 @@ void put_socket_option(TraceLine& line, int level, int name) {
       return;
     case IPPROTO_IP:
       put_value_name(line, bits32(name), kIpOptions, "IP_???");
+      return;
+    case IPPROTO_UDP:
+      put_value_name(line, bits32(name), kUdpOptions, "UDP_???");
       return;
     case IPPROTO_IPV6:
       put_value_name(line, bits32(name), kIpv6Options, "IPV6_???");

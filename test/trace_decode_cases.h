@@ -59,6 +59,18 @@ inline constexpr int kBlockedSignals[] = {SIGINT, SIGTERM, 34, 40, 64};
 inline constexpr int kUnblockedSignals[] = {SIGKILL, 32, 33};  // the rest of a full set is blocked
 inline constexpr int kSigactionSignals[] = {SIGUSR1, SIGPIPE, SIGSTKFLT, SIGIO, SIGSYS};
 inline constexpr int kRawSigactionSignals[] = {36, 64, 99};  // SIGRT_4, SIGRT_32, out of range
+// setsockopt(level, name, [1], 4) on a TCP socket (UDP for IPPROTO_UDP): named and unknown options.
+struct SockoptCase {
+  int level;
+  int name;
+};
+inline constexpr SockoptCase kIntSockopts[] = {{SOL_SOCKET, SO_REUSEADDR},
+                                               {6 /* IPPROTO_TCP */, 1 /* TCP_NODELAY */},
+                                               {SOL_SOCKET, 99},
+                                               {6, 99},
+                                               {0 /* IPPROTO_IP */, 1 /* IP_TOS */},
+                                               {0, 99},
+                                               {17 /* IPPROTO_UDP */, 1 /* UDP_CORK */}};
 inline constexpr long kSleepNs = 1000;
 inline constexpr const char* kUnixPath = "/nonexistent/cohook-probe.sock";
 inline constexpr std::string_view kAbstractName = "\0cohook-probe-absent"sv;

@@ -407,8 +407,7 @@ TEST_F(StraceComparison, EveryDecodedArgumentReadsAsStracePrintsIt) {
         .put([&](TraceLine& l) { trace::put_socket_option(l, level, name); })
         .text(", ");
   };
-  match(sockopt(SOL_SOCKET, SO_REUSEADDR).text("[1], 4)").result());
-  match(sockopt(IPPROTO_TCP, 1 /* TCP_NODELAY */).text("[1], 4)").result());
+  for (SockoptCase option : kIntSockopts) match(sockopt(option.level, option.name).text("[1], 4)").result());
   timeval timeout = {1, 500000};
   match(sockopt(SOL_SOCKET, SO_RCVTIMEO)
             .put(string_of({reinterpret_cast<char*>(&timeout), sizeof timeout}, sizeof timeout))

@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -148,8 +149,8 @@ int main(int argc, char** argv) {
   note(accept4(tcp, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));        // not listening
 
   int one = 1;
-  note(setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
-  note(setsockopt(tcp, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one));
+  for (SockoptCase option : kIntSockopts)
+    note(setsockopt(option.level == IPPROTO_UDP ? udp : tcp, option.level, option.name, &one, sizeof one));
   timeval timeout = {1, 500000};
   note(setsockopt(tcp, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout));
   note(setsockopt(tcp6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one));
@@ -186,9 +187,14 @@ int main(int argc, char** argv) {
   note(syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, nullptr, 8));
   sigemptyset(&set);
   note(syscall(SYS_rt_sigprocmask, SIG_SETMASK, &set, nullptr, 8));
-  struct sigaction ignore {};
-  ignore.sa_handler = SIG_IGN;
-  for (int s : kSigactionSignals) note(sigaction(s, &ignore, nullptr));
+  // The kernel's struct sigaction, passed raw: libc's (and TSan's) sigaction would rewrite the mask.
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    std::uint64_t mask;
+  } ignore = {SIG_IGN, 0x04000000 /* SA_RESTORER */, reinterpret_cast<void (*)()>(0x1234), 0};
+  for (int s : kSigactionSignals) note(syscall(SYS_rt_sigaction, s, &ignore, nullptr, 8));
   for (int s : kRawSigactionSignals) note(syscall(SYS_rt_sigaction, s, nullptr, nullptr, 8));
 
   FILE* file = std::fopen(argv[1], "w");
