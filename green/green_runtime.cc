@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "green/green_diag.h"
 #include "green/green_thread.h"
 #include "green/real_pthread.h"
 #include "hook/interpose.h"
@@ -123,6 +124,7 @@ int green_main(int argc, char** argv, char** envp) {
   static char** s_envp = envp;
   main_thread->start = [](void*) -> void* { request_exit(g_user_main(s_argc, s_argv, s_envp)); };
   g_green_active.store(true, std::memory_order_seq_cst);
+  start_green_diagnostics();  // every thread is green now: "all asleep" is a deadlock
   launch(main_thread, g_schedulers[0]);
   scheduler_loop(*g_schedulers[0], true);
 }
