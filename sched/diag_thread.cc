@@ -237,7 +237,7 @@ void thread_main() {
 }
 
 void after_fork_in_child() {
-  // The thread did not survive the fork, and the eventfd is shared with the parent.
+  // The thread did not survive the fork (the futex word needs nothing: it is private memory).
   new (&g_thread_mutex) std::mutex();
   if (g_thread_running) {
     g_thread_running = false;

@@ -1,7 +1,10 @@
 // Coroutine dumps: every coroutine with its state, how long it has been parked, and its stack
 // unwound from the context its last switch saved, grouped by identical stacks.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <atomic>
 #include <chrono>
@@ -107,6 +110,38 @@ TEST(DiagDumpTest, DumpSignalPrintsTheDumpOnStderr) {
   ::close(fds[1]);
   EXPECT_TRUE(found) << err.text;
   EXPECT_TRUE(std::regex_search(err.text, std::regex("\\[parked on join, [0-9]+ ms\\]: #[0-9]+ 'main'"))) << err.text;
+}
+
+// Daemons close every fd they did not open and reuse the numbers. The dump signal must still
+// work afterwards, and must never write into whatever file got the number of an fd cohook used
+// for itself (it used to write 8 bytes into its eventfd's number).
+TEST(DiagDumpDeathTest, DumpSignalWritesIntoNoFdTheProgramReused) {
+  EXPECT_EXIT(
+      {
+        // Starts the diagnostics thread, which stays; the scheduler (and its own eventfd) ends
+        // with its thread.
+        std::thread([] {
+          Runtime runtime(1);
+          runtime.run([] {});
+        }).join();
+        char path[] = "/tmp/cohook-reused-fd-XXXXXX";
+        int file = ::mkstemp(path);
+        ::unlink(path);
+        // Every eventfd left is cohook's: give its number to the file instead.
+        for (int fd = 3; fd < 1024; ++fd) {
+          char link[64];
+          char target[64] = {};
+          std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+          if (::readlink(link, target, sizeof target - 1) > 0 && std::strstr(target, "eventfd") != nullptr)
+            ::dup2(file, fd);
+        }
+        ::kill(::getpid(), SIGUSR2);
+        ::sleep(2);  // the dump arrives meanwhile
+        struct stat st {};
+        ::fstat(file, &st);
+        std::_Exit(st.st_size == 0 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "coroutine dump \\(signal USR2\\): 0 coroutines on 0 scheduler threads");
 }
 
 [[gnu::noinline]] void wait_at_the_gate(Channel<int>& gate, std::atomic<int>& arrived) {
