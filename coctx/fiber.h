@@ -76,6 +76,10 @@ class Fiber {
   // Where a suspended fiber's stack pointer stopped (for stack dumps).
   void* saved_sp() const { return ctx_.sp; }
   bool on_shared_stack() const { return shared_ != nullptr; }
+  // Where a suspended shared-stack fiber's frames are (for stack dumps): on the stack while it is
+  // the occupant, else in saved_image(), saved_image_size() bytes that belong at saved_sp().
+  bool frames_on_shared_stack() const { return shared_ != nullptr && shared_->occupant_ == this; }
+  const char* saved_image() const { return image_; }
   // Bytes of this fiber's frames held in its heap copy (shared stacks only). The copy is sized
   // exactly (no slack) and freed as soon as the frames are back on the shared stack.
   std::size_t saved_image_size() const { return image_size_; }

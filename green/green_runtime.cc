@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "green/green_diag.h"
 #include "green/green_thread.h"
 #include "green/real_pthread.h"
 #include "hook/interpose.h"
@@ -151,6 +152,7 @@ int green_main(int argc, char** argv, char** envp) {
   main_thread->start = [](void*) -> void* { request_exit(g_user_main(s_argc, s_argv, s_envp)); };
   signals_thread_created(nullptr, main_thread);
   g_green_active.store(true, std::memory_order_seq_cst);
+  start_green_diagnostics();  // every thread is green now: "all asleep" is a deadlock
   launch(main_thread, g_schedulers[0]);
   scheduler_loop(*g_schedulers[0]);
 }

@@ -15,6 +15,7 @@
 #include "green/green_thread.h"
 #include "green/real_pthread.h"
 #include "hook/interpose.h"
+#include "sched/lock_graph.h"
 #include "sched/wait_list.h"
 
 namespace cohook::green {
@@ -42,7 +43,13 @@ int acquire(GreenMutex* m, std::uint32_t self_id, TimePoint deadline) {
   }
   detail::push_back(m->waiters, node.get());
   m->queue_lock.unlock();
-  if (!node->baton.wait_until(deadline, "pthread_mutex_lock")) {
+  // An untimed wait can close a lock cycle (sched/lock_graph.h): AB/BA is reported as it closes.
+  // Green threads only: a foreign id stands for every coroutine of a plain thread.
+  bool in_graph = deadline == kNoDeadline && current_green_thread() != nullptr;
+  if (in_graph) diag::note_waiting_for_lock(m, &m->owner, self_id, "pthread mutex");
+  bool handed = node->baton.wait_until(deadline, "pthread_mutex_lock");
+  if (in_graph) diag::note_done_waiting_for_lock();
+  if (!handed) {
     m->queue_lock.lock();
     bool still_queued = detail::remove(m->waiters, node.get());
     m->queue_lock.unlock();

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "green/green_diag.h"
 #include "green/green_thread.h"
 #include "green/real_pthread.h"
 #include "hook/interpose.h"
@@ -33,6 +34,7 @@ GreenThread* foreign_thread() {
     made->foreign = true;
     made->id = next_green_id();
     identity = made;
+    note_foreign_thread();  // it may wake a green thread: no deadlock while it lives
   }
   return identity;
 }

@@ -8,6 +8,7 @@
 
 #include "sched/diag.h"
 #include "sched/diag_access.h"
+#include "sched/native_sync.h"
 
 namespace cohook::diag {
 
@@ -40,6 +41,8 @@ thread_local SchedulerSlot* t_slot = nullptr;
 // One collection at a time: requests of two would race for the same slots.
 std::mutex g_collect_mutex;
 
+std::atomic<const char* (*)(const Coroutine&)> g_name_provider{nullptr};
+
 bool wanted(const std::vector<std::uint64_t>* only_ids, std::uint64_t id) {
   return only_ids == nullptr || std::find(only_ids->begin(), only_ids->end(), id) != only_ids->end();
 }
@@ -47,7 +50,7 @@ bool wanted(const std::vector<std::uint64_t>* only_ids, std::uint64_t id) {
 void describe(Coroutine* c, int thread_index, std::vector<CoroutineRecord>* out) {
   CoroutineRecord r;
   r.id = c->id();
-  r.name = c->name();
+  r.name = display_name(*c);
   r.state = c->state();
   r.thread_index = thread_index;
   if (r.state == CoroutineState::kParked) {
@@ -92,6 +95,7 @@ void serve(SchedulerSlot* slot, Scheduler* scheduler) {
     state.live = scheduler->live_coroutines();
     state.in_runtime = scheduler->runtime() != nullptr;
   }
+  NativeSyncScope real_pthread_calls;
   std::lock_guard<std::mutex> lock(request->mutex);
   if (scheduler != nullptr) request->states.push_back(state);
   for (CoroutineRecord& r : mine) request->records.push_back(std::move(r));
@@ -110,6 +114,16 @@ void after_fork_in_child() {
 }  // namespace
 
 SchedulerSlot* this_thread_slot() { return t_slot; }
+
+const char* display_name(const Coroutine& c) {
+  const char* (*provider)(const Coroutine&) = g_name_provider.load(std::memory_order_acquire);
+  const char* name = provider != nullptr ? provider(c) : nullptr;
+  return name != nullptr ? name : c.name();
+}
+
+void set_name_provider(const char* (*provider)(const Coroutine& c)) {
+  g_name_provider.store(provider, std::memory_order_release);
+}
 
 void lock_registry() { g_registry_mutex.lock(); }
 void unlock_registry() { g_registry_mutex.unlock(); }
@@ -154,6 +168,9 @@ void serve_safe_point(Scheduler* scheduler) {
 }
 
 Collection collect(const std::vector<std::uint64_t>* only_ids, std::chrono::milliseconds patience, bool describe) {
+  // The request's condition variable is cohook's own: real pthread calls even when a green thread
+  // asks for the dump (sched/native_sync.h), as on the scheduler threads that answer.
+  NativeSyncScope real_pthread_calls;
   std::lock_guard<std::mutex> one_at_a_time(g_collect_mutex);
   CaptureRequest request;
   request.only_ids = only_ids;
@@ -164,12 +181,12 @@ Collection collect(const std::vector<std::uint64_t>* only_ids, std::chrono::mill
   {
     std::lock_guard<std::mutex> lock(g_registry_mutex);
     result.threads = static_cast<int>(registered_slots().size());
-    for (SchedulerSlot* s : registered_slots()) {
-      if (s == own) continue;
-      asked.push_back(s);
-      ++request.outstanding;
-      s->request.store(&request, std::memory_order_release);
-    }
+    for (SchedulerSlot* s : registered_slots())
+      if (s != own) asked.push_back(s);
+    // Counted in full before the first slot sees the request: a scheduler may answer (and count
+    // down, under request.mutex) the moment its slot holds it.
+    request.outstanding = static_cast<int>(asked.size());
+    for (SchedulerSlot* s : asked) s->request.store(&request, std::memory_order_release);
     g_safe_point_requested.store(true, std::memory_order_seq_cst);
     for (SchedulerSlot* s : asked) s->scheduler->wake();
   }

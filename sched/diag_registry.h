@@ -86,6 +86,13 @@ void for_each_slot(Fn fn) {
   unlock_registry();
 }
 
+// The name reports give a coroutine: what the provider says (green mode: the name the program
+// gave the thread with pthread_setname_np), else the coroutine's own. Only where `c` cannot run
+// meanwhile: on its home thread, at a safe point or from itself.
+const char* display_name(const Coroutine& c);
+// Set once, before any report (null: the coroutine's own names). Returns null for "no opinion".
+void set_name_provider(const char* (*provider)(const Coroutine& c));
+
 // Starts the diagnostics thread (dump signal, hog watchdog, reports) if it is not running.
 void ensure_diag_thread();
 

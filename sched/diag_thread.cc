@@ -1,10 +1,11 @@
 #include "sched/diag_thread.h"
 
-#include <poll.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -16,10 +17,11 @@
 #include "poller/syscalls.h"
 #include "sched/config.h"
 #include "sched/diag.h"
-#include "sched/runtime_signals.h"
 #include "sched/diag_registry.h"
 #include "sched/dump.h"
 #include "sched/global_deadlock.h"
+#include "sched/native_sync.h"
+#include "sched/runtime_signals.h"
 
 namespace cohook::diag {
 
@@ -34,7 +36,11 @@ int hog_signal() { return SIGRTMAX - 1; }
 std::mutex g_thread_mutex;
 bool g_thread_running = false;
 bool g_restart_after_fork = false;
-std::atomic<int> g_event_fd{-1};  // read by the signal handler
+// The thread sleeps on this word (a futex) and anyone with work for it bumps it. Not an fd: the
+// dump signal's handler must wake the thread, and a program may close any fd it did not open
+// (daemons close them all) and reuse the number, so a handler writing to "our" eventfd could
+// write into the program's file or socket.
+std::atomic<std::uint32_t> g_wake_count{0};
 std::atomic<bool> g_dump_signalled{false};
 // Under g_thread_mutex. Made on first use (a scheduler may start before this file's dynamic
 // initialisers run), never destroyed (the thread may outlive exit's destructors). A plain
@@ -47,16 +53,23 @@ std::deque<std::function<void()>>& pending_jobs() {
   return *g_jobs;
 }
 
+// Async-signal-safe: an atomic add and a futex wake.
 void kick() {
-  std::uint64_t one = 1;
-  int fd = g_event_fd.load(std::memory_order_relaxed);
-  if (fd >= 0) (void)!sys::write(fd, &one, sizeof one);
+  g_wake_count.fetch_add(1, std::memory_order_release);
+  ::syscall(SYS_futex, &g_wake_count, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+// Until kick() has been called since `seen` was read, or `period_ms` (-1: no limit) has passed.
+void sleep_until_kicked(std::uint32_t seen, int period_ms) {
+  timespec period{period_ms / 1000, (period_ms % 1000) * 1'000'000L};
+  // Returns at once if the word moved on already (EAGAIN), so no kick is ever lost.
+  ::syscall(SYS_futex, &g_wake_count, FUTEX_WAIT_PRIVATE, seen, period_ms >= 0 ? &period : nullptr, nullptr, 0);
 }
 
 void on_dump_signal(int) {
   int saved_errno = errno;
   g_dump_signalled.store(true, std::memory_order_relaxed);
-  kick();  // write(2) is async-signal-safe; the dump itself happens on the diagnostics thread
+  kick();  // the dump itself happens on the diagnostics thread
   errno = saved_errno;
 }
 
@@ -68,7 +81,7 @@ void on_hog_signal(int, siginfo_t*, void* ucontext) {
     slot->hog_id = 0;
     if (Coroutine* c = Coroutine::current(); c != nullptr) {
       slot->hog_id = c->id();
-      std::strncpy(slot->hog_name, c->name(), sizeof slot->hog_name - 1);
+      std::strncpy(slot->hog_name, display_name(*c), sizeof slot->hog_name - 1);
       slot->hog_name[sizeof slot->hog_name - 1] = '\0';
     }
     capture_signal_context(ucontext, &slot->hog_stack);
@@ -191,25 +204,19 @@ void watch_for_hogs(int hog_ms) {
 }
 
 void thread_main() {
+  // cohook's own thread: in green mode its pthread calls (the condition variables of a
+  // collection) are the real ones, and it is no plain thread of the program (no foreign identity).
+  t_cohook_thread = true;
   int hog_ms = config().hog_report_ms;
   int hog_period_ms = hog_ms > 0 ? std::max(5, hog_ms / 4) : -1;
   std::int64_t next_deadlock_check = 0;
+  std::uint32_t seen = g_wake_count.load(std::memory_order_acquire);
   for (;;) {
     int deadlock_ms = global_deadlock_period_ms();
     int period_ms = hog_period_ms;
     if (deadlock_ms > 0 && (period_ms < 0 || deadlock_ms < period_ms)) period_ms = deadlock_ms;
-    pollfd entry{g_event_fd.load(std::memory_order_relaxed), POLLIN, 0};
-    timespec period{period_ms / 1000, (period_ms % 1000) * 1'000'000L};
-    long n = ::syscall(SYS_ppoll, &entry, 1, period_ms >= 0 ? &period : nullptr, nullptr, 8);
-    if (n > 0 && (entry.revents & POLLNVAL)) {
-      // The program closed our eventfd (daemons close every fd they did not open): make another,
-      // or this loop would spin.
-      std::lock_guard<std::mutex> lock(g_thread_mutex);
-      g_event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    } else if (n > 0) {
-      std::uint64_t count;
-      (void)!sys::read(entry.fd, &count, sizeof count);
-    }
+    sleep_until_kicked(seen, period_ms);
+    seen = g_wake_count.load(std::memory_order_acquire);
     if (g_dump_signalled.exchange(false, std::memory_order_relaxed)) signal_dump();
     for (;;) {
       std::function<void()> job;
@@ -233,12 +240,10 @@ void thread_main() {
 }
 
 void after_fork_in_child() {
-  // The thread did not survive the fork, and the eventfd is shared with the parent.
+  // The thread did not survive the fork (the futex word needs nothing: it is private memory).
   new (&g_thread_mutex) std::mutex();
   if (g_thread_running) {
     g_thread_running = false;
-    int old = g_event_fd.exchange(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (old >= 0) sys::close(old);
     // The next safe point starts a new one (serve_safe_point calls ensure_diag_thread).
     g_restart_after_fork = true;
     g_tick_ms.store(0, std::memory_order_relaxed);  // nobody ticks until the thread is back
@@ -256,7 +261,6 @@ void ensure_diag_thread() {
   if (!handlers_installed) {
     handlers_installed = true;
     ::pthread_atfork(nullptr, nullptr, &after_fork_in_child);
-    g_event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     install_handlers();
   }
   g_thread_running = true;

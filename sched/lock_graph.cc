@@ -18,7 +18,10 @@ namespace {
 
 struct Waiting {
   const void* lock;
+  // Who holds `lock`: one of the two is set, by the kind of lock.
   const std::atomic<Coroutine*>* owner;
+  const std::atomic<std::uint32_t>* owner_id;
+  std::uint32_t self_id;  // the waiter's own thread id, 0 if it has none
   const char* kind;
   std::uint64_t id;
   std::string name;
@@ -27,6 +30,7 @@ struct Waiting {
 struct Graph {
   std::mutex mutex;
   std::unordered_map<const Coroutine*, Waiting> waiting;  // coroutine -> the lock it waits for
+  std::unordered_map<std::uint32_t, const Coroutine*> by_thread_id;  // waiters that have one
   std::set<std::vector<std::uint64_t>> reported;           // cycles already on stderr
 };
 
@@ -73,22 +77,31 @@ void report(std::vector<CycleMember> cycle) {
   write_stderr(text);
 }
 
-}  // namespace
+// The coroutine holding w.lock, or null when nobody waiting in the graph does (the holder can
+// still run, or the lock is free or being handed over).
+const Coroutine* holder_of(const Graph& g, const Waiting& w) {
+  if (w.owner != nullptr) return w.owner->load(std::memory_order_acquire);
+  std::uint32_t id = w.owner_id->load(std::memory_order_acquire);
+  if (id == 0) return nullptr;
+  auto found = g.by_thread_id.find(id);
+  return found != g.by_thread_id.end() ? found->second : nullptr;
+}
 
-void note_waiting_for_lock(const void* lock, const std::atomic<Coroutine*>* owner, const char* kind) {
+void enter_and_walk(Waiting entry) {
   Coroutine* self = Coroutine::current();
   if (self == nullptr) return;
   Graph& g = graph();
   std::vector<CycleMember> cycle;
   {
     std::lock_guard<std::mutex> guard(g.mutex);
-    g.waiting[self] = Waiting{lock, owner, kind, self->id(), self->name()};
+    if (entry.self_id != 0) g.by_thread_id[entry.self_id] = self;
+    g.waiting[self] = std::move(entry);
     // Follow the waits: lock -> its owner -> the lock that owner waits for -> ...
     const Coroutine* at = self;
     for (int steps = 0; steps < 64; ++steps) {
       const Waiting& w = g.waiting.at(at);
       cycle.push_back({w.id, w.name, w.lock, w.kind});
-      const Coroutine* holder = w.owner->load(std::memory_order_acquire);
+      const Coroutine* holder = holder_of(g, w);
       if (holder == self) break;  // closed, through us
       auto next = g.waiting.find(holder);
       if (holder == nullptr || next == g.waiting.end()) return;  // the holder can still run
@@ -105,12 +118,30 @@ void note_waiting_for_lock(const void* lock, const std::atomic<Coroutine*>* owne
   post_to_diag_thread([cycle = std::move(cycle)]() mutable { report(std::move(cycle)); });
 }
 
+}  // namespace
+
+void note_waiting_for_lock(const void* lock, const std::atomic<Coroutine*>* owner, const char* kind) {
+  Coroutine* self = Coroutine::current();
+  if (self == nullptr) return;
+  enter_and_walk(Waiting{lock, owner, nullptr, 0, kind, self->id(), display_name(*self)});
+}
+
+void note_waiting_for_lock(const void* lock, const std::atomic<std::uint32_t>* owner_id, std::uint32_t self_id,
+                           const char* kind) {
+  Coroutine* self = Coroutine::current();
+  if (self == nullptr) return;
+  enter_and_walk(Waiting{lock, nullptr, owner_id, self_id, kind, self->id(), display_name(*self)});
+}
+
 void note_done_waiting_for_lock() {
   Coroutine* self = Coroutine::current();
   if (self == nullptr) return;
   Graph& g = graph();
   std::lock_guard<std::mutex> guard(g.mutex);
-  g.waiting.erase(self);
+  auto found = g.waiting.find(self);
+  if (found == g.waiting.end()) return;
+  if (found->second.self_id != 0) g.by_thread_id.erase(found->second.self_id);
+  g.waiting.erase(found);
 }
 
 }  // namespace cohook::diag

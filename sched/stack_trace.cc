@@ -10,15 +10,8 @@
 
 #include "coctx/fiber.h"
 #include "sched/coroutine.h"
+#include "sched/stack_trace_unwinder.h"
 #include "sched/symbolize.h"
-
-#if defined(__x86_64__) && __has_include(<libunwind.h>)
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-#define COHOOK_HAVE_LIBUNWIND 1
-#else
-#define COHOOK_HAVE_LIBUNWIND 0
-#endif
 
 namespace cohook::diag {
 
@@ -27,24 +20,32 @@ bool StackTrace::same_frames(const StackTrace& other) const {
 }
 
 #if COHOOK_HAVE_LIBUNWIND
+namespace unwind {
+
+Api g_api;
+std::mutex g_mutex;
+
 namespace {
 
-// The unw_* entry points, resolved by their exported names (the header's macros would make
-// the linker want libunwind).
-struct Unwinder {
-  int (*init_local)(unw_cursor_t*, unw_context_t*) = nullptr;
-  int (*init_local2)(unw_cursor_t*, unw_context_t*, int) = nullptr;
-  int (*step)(unw_cursor_t*) = nullptr;
-  int (*get_reg)(unw_cursor_t*, unw_regnum_t, unw_word_t*) = nullptr;
-  int (*getcontext)(unw_context_t*) = nullptr;
-};
-
-Unwinder g_unwinder;
-// libunwind's own caches are locked in ways ThreadSanitizer cannot see (it is not instrumented):
-// unwinds outside signal handlers take this lock, which it can.
-std::mutex g_unwind_mutex;
 std::atomic<bool> g_loaded{false};
 std::once_flag g_load_once;
+
+// The library's names and the entry points' exported names (the header's macros would make the
+// linker want libunwind). libunwind.so.8 is Debian's libunwind8, the local-only unwinder; the
+// other name is the same library under its target-specific soname.
+#if defined(__x86_64__)
+constexpr const char* kLibraries[] = {"libunwind.so.8", "libunwind-x86_64.so.8"};
+constexpr const char* kInitLocal = "_ULx86_64_init_local";
+constexpr const char* kInitLocal2 = "_ULx86_64_init_local2";
+constexpr const char* kStep = "_ULx86_64_step";
+constexpr const char* kGetReg = "_ULx86_64_get_reg";
+#elif defined(__aarch64__)
+constexpr const char* kLibraries[] = {"libunwind.so.8", "libunwind-aarch64.so.8"};
+constexpr const char* kInitLocal = "_ULaarch64_init_local";
+constexpr const char* kInitLocal2 = "_ULaarch64_init_local2";
+constexpr const char* kStep = "_ULaarch64_step";
+constexpr const char* kGetReg = "_ULaarch64_get_reg";
+#endif
 
 template <class Fn>
 bool resolve(void* library, const char* name, Fn* fn) {
@@ -53,85 +54,102 @@ bool resolve(void* library, const char* name, Fn* fn) {
 }
 
 void load() {
-  // libunwind.so.8 is Debian's libunwind8 (the local-only x86_64 unwinder); the other name is the
-  // same library under its target-specific soname.
   void* library = nullptr;
-  for (const char* name : {"libunwind.so.8", "libunwind-x86_64.so.8"}) {
+  for (const char* name : kLibraries) {
     library = ::dlopen(name, RTLD_LOCAL | RTLD_LAZY);
     if (library != nullptr) break;
   }
   if (library == nullptr) return;
-  Unwinder u;
-  bool ok = resolve(library, "_ULx86_64_init_local", &u.init_local) && resolve(library, "_ULx86_64_step", &u.step) &&
-            resolve(library, "_ULx86_64_get_reg", &u.get_reg) && resolve(library, "_Ux86_64_getcontext", &u.getcontext);
-  resolve(library, "_ULx86_64_init_local2", &u.init_local2);  // 1.3 and later; optional
+  Api api;
+  bool ok = resolve(library, kInitLocal, &api.init_local) && resolve(library, kStep, &api.step) &&
+            resolve(library, kGetReg, &api.get_reg);
+  resolve(library, kInitLocal2, &api.init_local2);  // optional
   if (!ok) return;
-  g_unwinder = u;
+  g_api = api;
   g_loaded.store(true, std::memory_order_release);
 }
 
-void walk(unw_cursor_t* cursor, StackTrace* out) {
+}  // namespace
+
+void walk(unw_cursor_t* cursor, int (*step)(unw_cursor_t*), int (*get_reg)(unw_cursor_t*, unw_regnum_t, unw_word_t*),
+          StackTrace* out) {
   out->depth = 0;
   out->truncated = false;
   for (;;) {
     unw_word_t ip = 0;
-    if (g_unwinder.get_reg(cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
+    if (get_reg(cursor, UNW_REG_IP, &ip) < 0) break;
+    // No code lives in the first page or at the top of the address space: such a value is a
+    // frame the unwinder could not really read (code without unwind info), not a caller.
+    if (ip < 4096 || ip >= ~unw_word_t{0} - 4096) break;
     if (out->depth == StackTrace::kMaxFrames) {
       out->truncated = true;
       break;
     }
     out->pc[out->depth++] = static_cast<std::uintptr_t>(ip);
-    if (g_unwinder.step(cursor) <= 0) break;
+    if (step(cursor) <= 0) break;
   }
 }
 
-}  // namespace
+void context_from_switch_frame(const std::uint64_t* frame, std::uintptr_t frame_address, ucontext_t* uc) {
+  std::memset(uc, 0, sizeof *uc);
+#if defined(__x86_64__)
+  // switch_x86_64_sysv_elf_gas.S: control words, r12, r13, r14, r15, rbx, rbp, return address.
+  // Resuming pops all of it, so these are the registers as the switch's caller will see them.
+  greg_t* regs = uc->uc_mcontext.gregs;
+  regs[REG_R12] = static_cast<greg_t>(frame[1]);
+  regs[REG_R13] = static_cast<greg_t>(frame[2]);
+  regs[REG_R14] = static_cast<greg_t>(frame[3]);
+  regs[REG_R15] = static_cast<greg_t>(frame[4]);
+  regs[REG_RBX] = static_cast<greg_t>(frame[5]);
+  regs[REG_RBP] = static_cast<greg_t>(frame[6]);
+  regs[REG_RIP] = static_cast<greg_t>(frame[7]);
+  regs[REG_RSP] = static_cast<greg_t>(frame_address + 8 * sizeof frame[0]);
+#elif defined(__aarch64__)
+  // switch_arm64_aapcs_elf_gas.S: x19-x28, x29, x30 (the return address) from offset 0, then
+  // d8-d15 and fpcr, 176 bytes in all; the return branches to x30 with sp past the frame.
+  for (int i = 0; i < 12; ++i) uc->uc_mcontext.regs[19 + i] = frame[i];
+  uc->uc_mcontext.sp = frame_address + 176;
+  uc->uc_mcontext.pc = frame[11];
+#endif
+}
+
+}  // namespace unwind
 
 bool load_unwinder() {
-  std::call_once(g_load_once, load);
+  std::call_once(unwind::g_load_once, unwind::load);
   return unwinder_loaded();
 }
 
-bool unwinder_loaded() { return g_loaded.load(std::memory_order_acquire); }
+bool unwinder_loaded() { return unwind::g_loaded.load(std::memory_order_acquire); }
 
 void capture_suspended(const coctx::Fiber& fiber, StackTrace* out) {
   out->depth = 0;
   out->first_is_exact = false;
-  if (fiber.on_shared_stack()) {
-    // Its frames may sit in a heap copy while another fiber occupies the stack.
-    out->missing = "not unwound: on a shared stack";
-    return;
-  }
   if (!load_unwinder()) {
     out->missing = "not unwound: libunwind (libunwind8) is not installed";
     return;
   }
-  // The frame cohook_switch_context pushed (switch_x86_64_sysv_elf_gas.S): control words, r12,
-  // r13, r14, r15, rbx, rbp, then the return address. Resuming it would pop all of that, so
-  // the registers as the switch's caller will see them are exactly these.
   const auto* saved = static_cast<const std::uint64_t*>(fiber.saved_sp());
   if (saved == nullptr) {
     out->missing = "not unwound: never switched out";
     return;
   }
+  if (fiber.on_shared_stack() && !fiber.frames_on_shared_stack()) {
+    // Another fiber occupies the shared stack; this one's frames sit in a heap copy.
+    auto low = reinterpret_cast<std::uintptr_t>(saved);
+    unwind::capture_off_stack(fiber.saved_image(), low, low + fiber.saved_image_size(),
+                              reinterpret_cast<std::uintptr_t>(fiber.stack().low), out);
+    return;
+  }
   ucontext_t uc;
-  std::memset(&uc, 0, sizeof uc);
-  greg_t* regs = uc.uc_mcontext.gregs;
-  regs[REG_R12] = static_cast<greg_t>(saved[1]);
-  regs[REG_R13] = static_cast<greg_t>(saved[2]);
-  regs[REG_R14] = static_cast<greg_t>(saved[3]);
-  regs[REG_R15] = static_cast<greg_t>(saved[4]);
-  regs[REG_RBX] = static_cast<greg_t>(saved[5]);
-  regs[REG_RBP] = static_cast<greg_t>(saved[6]);
-  regs[REG_RIP] = static_cast<greg_t>(saved[7]);
-  regs[REG_RSP] = static_cast<greg_t>(reinterpret_cast<std::uintptr_t>(saved + 8));
+  unwind::context_from_switch_frame(saved, reinterpret_cast<std::uintptr_t>(saved), &uc);
   unw_cursor_t cursor;
-  std::lock_guard<std::mutex> lock(g_unwind_mutex);
-  if (g_unwinder.init_local(&cursor, &uc) < 0) {
+  std::lock_guard<std::mutex> lock(unwind::g_mutex);
+  if (unwind::g_api.init_local(&cursor, &uc) < 0) {
     out->missing = "not unwound: libunwind refused the saved context";
     return;
   }
-  walk(&cursor, out);
+  unwind::walk(&cursor, unwind::g_api.step, unwind::g_api.get_reg, out);
 }
 
 void capture_signal_context(void* ucontext, StackTrace* out) {
@@ -154,13 +172,13 @@ void capture_signal_context(void* ucontext, StackTrace* out) {
     }
   } restore{hooks_were_enabled ? interrupted : nullptr};
   // A signal frame: the interrupted instruction is exact, not a return address.
-  int rc = g_unwinder.init_local2 != nullptr ? g_unwinder.init_local2(&cursor, uc, UNW_INIT_SIGNAL_FRAME)
-                                             : g_unwinder.init_local(&cursor, uc);
+  const unwind::Api& api = unwind::g_api;
+  int rc = api.init_local2 != nullptr ? api.init_local2(&cursor, uc, UNW_INIT_SIGNAL_FRAME) : api.init_local(&cursor, uc);
   if (rc < 0) {
     out->missing = "not unwound: libunwind refused the signal context";
     return;
   }
-  walk(&cursor, out);
+  unwind::walk(&cursor, api.step, api.get_reg, out);
   out->first_is_exact = true;
 }
 
@@ -171,15 +189,17 @@ void capture_here(StackTrace* out) {
     out->missing = "not unwound: libunwind (libunwind8) is not installed";
     return;
   }
-  unw_context_t uc;
+  // glibc's getcontext fills the same registers libunwind's own would (callee-saved ones, the
+  // stack pointer and the return address into this function), on both architectures.
+  ucontext_t uc;
   unw_cursor_t cursor;
-  std::lock_guard<std::mutex> lock(g_unwind_mutex);
-  if (g_unwinder.getcontext(&uc) < 0 || g_unwinder.init_local(&cursor, &uc) < 0) {
+  std::lock_guard<std::mutex> lock(unwind::g_mutex);
+  if (::getcontext(&uc) != 0 || unwind::g_api.init_local(&cursor, &uc) < 0) {
     out->missing = "not unwound: libunwind refused this context";
     return;
   }
-  g_unwinder.step(&cursor);  // skip capture_here itself
-  walk(&cursor, out);
+  unwind::g_api.step(&cursor);  // skip capture_here itself
+  unwind::walk(&cursor, unwind::g_api.step, unwind::g_api.get_reg, out);
 }
 
 #else  // no libunwind support for this target: stacks are reported as missing
