@@ -23,7 +23,7 @@ constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;
 }
 
 Config load() {
-  Config c{coctx::kDefaultStackSize, 0, 10, SIGUSR2, 100, 20};
+  Config c{coctx::kDefaultStackSize, 0, 10, SIGUSR2, 100, 50};
   if (const char* v = std::getenv("COHOOK_STACK_SIZE"); v != nullptr) {
     std::size_t bytes = 0;
     if (!parse_size(v, &bytes) || bytes < coctx::kMinStackSize || bytes > kMaxStackSize)

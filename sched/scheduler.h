@@ -187,6 +187,9 @@ class Scheduler {
   // Whether the last round took coroutines from the remote queue (or a spin caught some): only
   // then may the scheduler spin before it sleeps, so an idle one never spins.
   bool remote_recent_ = false;
+  // The spin lasts COHOOK_SPIN_US (50): longer than the partner's own wake-up from epoll_wait
+  // takes on a VM (about 30 us here: the host must reschedule a halted vCPU), so that one side's
+  // sleep does not make the other's spin fail and both fall back to eventfd wake-ups.
   // Spinning pays only while the hand-off partner runs at the same time as we do; on a machine
   // with more runnable threads than cores it mostly fails and takes the partner's CPU. Each
   // success adds credit, each failure takes more away; at zero the scheduler stops spinning and
