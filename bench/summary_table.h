@@ -38,7 +38,8 @@ class SummaryTable {
       std::string ratio;
       if (const Row* ref = find(row.relative_to); ref != nullptr && ref->value > 0) {
         char buf[160];
-        std::snprintf(buf, sizeof buf, "%.2fx %s", row.value / ref->value, ref->label.c_str());
+        double r = row.value / ref->value;  // small ratios keep three significant digits
+        std::snprintf(buf, sizeof buf, r < 0.1 ? "%.3gx %s" : "%.2fx %s", r, ref->label.c_str());
         ratio = buf;
       }
       std::fprintf(out, "| %-56s | %14.3f | %-10s | %-40s |\n", row.label.c_str(), row.value, row.unit.c_str(),

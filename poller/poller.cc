@@ -232,9 +232,9 @@ int Poller::poll(int timeout_ms) {
   for (int i = 0; i < n; ++i) {
     std::uint64_t data = events[i].data.u64;
     if (data == kWakeToken) {
+      // One read resets an eventfd's counter (no EFD_SEMAPHORE): a second would only fail.
       std::uint64_t count;
-      while (sys::read(wake_fd_, &count, sizeof count) > 0) {
-      }
+      (void)!sys::read(wake_fd_, &count, sizeof count);
       drain_closed();
       continue;
     }

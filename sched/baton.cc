@@ -87,11 +87,15 @@ void Baton::post() {
   // wake-up). The waiter cannot free this baton meanwhile: it waits for post_done_ (below).
   std::uint32_t previous = state_.exchange(kPosted, std::memory_order_acq_rel);
   if (previous == kWaitingCoroutine) {
-    Scheduler::unpark(coroutine_.load(std::memory_order_relaxed), ticket_.load(std::memory_order_relaxed),
-                      WakeReason::kUnparked);
-  } else if (previous == kWaitingThread) {
-    futex_wake_one(&state_);
+    // The waiter may run on its thread as soon as it is queued, and it spins on post_done_:
+    // the eventfd write that may still be owed to its scheduler comes after post_done_.
+    Scheduler* owed = Scheduler::unpark_deferred(coroutine_.load(std::memory_order_relaxed),
+                                                 ticket_.load(std::memory_order_relaxed), WakeReason::kUnparked);
+    post_done_.store(true, std::memory_order_release);
+    if (owed != nullptr) owed->signal_remote();
+    return;
   }
+  if (previous == kWaitingThread) futex_wake_one(&state_);
   post_done_.store(true, std::memory_order_release);
 }
 

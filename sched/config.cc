@@ -23,7 +23,7 @@ constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;
 }
 
 Config load() {
-  Config c{coctx::kDefaultStackSize, 0, 10, SIGUSR2, 100};
+  Config c{coctx::kDefaultStackSize, 0, 10, SIGUSR2, 100, 50};
   if (const char* v = std::getenv("COHOOK_STACK_SIZE"); v != nullptr) {
     std::size_t bytes = 0;
     if (!parse_size(v, &bytes) || bytes < coctx::kMinStackSize || bytes > kMaxStackSize)
@@ -48,6 +48,10 @@ Config load() {
     if (std::string(v) == "0") c.hog_report_ms = 0;
     else if (!parse_count(v, 3'600'000, &c.hog_report_ms))
       reject("COHOOK_HOG_REPORT", v, "milliseconds from 0 (off) to 3600000");
+  }
+  if (const char* v = std::getenv("COHOOK_SPIN_US"); v != nullptr) {
+    if (std::string(v) == "0") c.spin_us = 0;
+    else if (!parse_count(v, 1000, &c.spin_us)) reject("COHOOK_SPIN_US", v, "microseconds from 0 (never) to 1000");
   }
   return c;
 }

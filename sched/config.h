@@ -14,6 +14,7 @@ struct Config {
   int stall_report_seconds;  // COHOOK_STALL_REPORT (0: off)
   int dump_signal;           // COHOOK_DUMP_SIGNAL (0: none)
   int hog_report_ms;         // COHOOK_HOG_REPORT (0: off)
+  int spin_us;               // COHOOK_SPIN_US: spin before sleeping after a cross-thread hand-off (0: never)
 };
 
 const Config& config();

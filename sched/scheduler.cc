@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "sched/real_locks.h"
+#include "sched/config.h"
 #include "sched/diag.h"
 #include "sched/runtime_state.h"
 #include "sched/spin_wait.h"
@@ -208,26 +209,81 @@ void Scheduler::make_ready(Coroutine* coroutine) {
 }
 
 void Scheduler::make_ready_remote(Coroutine* coroutine) {
+  enqueue_remote(coroutine);
+  signal_remote();
+}
+
+void Scheduler::enqueue_remote(Coroutine* coroutine) {
   // Counted before the coroutine becomes visible: once it is, its home may run it, finish every
-  // coroutine and exit; the destructor waits until we are done with *this.
+  // coroutine and exit; the destructor waits until signal_remote is done with *this.
   remote_wakers_.fetch_add(1, std::memory_order_seq_cst);
   Coroutine* head = remote_head_.load(std::memory_order_relaxed);
   do {
     coroutine->next_ready_ = head;
   } while (!remote_head_.compare_exchange_weak(head, coroutine, std::memory_order_seq_cst, std::memory_order_relaxed));
+}
+
+void Scheduler::signal_remote() {
   // Dekker pairing with run_round: we publish work then look for a sleeper; it publishes that
   // it sleeps then looks for work. With both seq_cst, at least one of us sees the other. Only
   // a scheduler that is (about to be) in epoll_wait needs the eventfd, and only once: the first
-  // waker to clear the flag writes it; later ones see the wake-up under way.
+  // waker to clear the flag writes it; later ones see the wake-up under way. A scheduler that
+  // is running or spinning (spin_before_sleep) has not set the flag: no system call at all.
   if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false, std::memory_order_seq_cst))
     poller_.wake();
   remote_wakers_.fetch_sub(1, std::memory_order_release);
+}
+
+Scheduler* Scheduler::unpark_deferred(Coroutine* coroutine, std::uint64_t ticket, WakeReason reason) {
+  std::uint64_t expected = ticket;
+  if (!coroutine->armed_ticket_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) return nullptr;
+  coroutine->wake_reason_ = reason;
+  Scheduler* home = coroutine->home_;
+  if (t_scheduler == home) {
+    home->make_ready(coroutine);
+    return nullptr;
+  }
+  home->enqueue_remote(coroutine);
+  return home;
+}
+
+bool Scheduler::should_spin() {
+  if (spin_credit_ > 0) return true;
+  if (++spin_skipped_ < kSpinProbeEvery) return false;
+  spin_skipped_ = 0;
+  return true;
+}
+
+bool Scheduler::spin_before_sleep() {
+  // Bounded by time, read every few pauses (the vDSO clock costs tens of ns, a pause about as
+  // much). Anything a sleep would be woken for ends the spin: queued coroutines, interruptions,
+  // new coroutines, stop(). fd events and timers wait at most the spin's length, and only
+  // while cross-thread hand-offs are under way.
+  static const auto spin = std::chrono::microseconds(config().spin_us);
+  if (spin.count() == 0 || !should_spin()) return false;
+  TimePoint until = Clock::now() + spin;
+  for (;;) {
+    for (int i = 0; i < 16; ++i) {
+      if (remote_head_.load(std::memory_order_relaxed) != nullptr ||
+          interrupts_posted_.load(std::memory_order_relaxed) || fresh_count_.load(std::memory_order_relaxed) != 0 ||
+          stop_requested_.load(std::memory_order_relaxed)) {
+        spin_credit_ = std::min(spin_credit_ + 1, kSpinCreditMax);
+        return true;
+      }
+      spin_pause();
+    }
+    if (Clock::now() >= until) {
+      spin_credit_ = std::max(spin_credit_ - kSpinFailureCost, 0);
+      return false;
+    }
+  }
 }
 
 void Scheduler::drain_remote() {
   if (remote_head_.load(std::memory_order_relaxed) == nullptr) return;
   Coroutine* stack = remote_head_.exchange(nullptr, std::memory_order_acquire);
   if (stack == nullptr) return;
+  remote_recent_ = true;
   Coroutine* chain = nullptr;  // reversed: first queued first
   while (stack != nullptr) {
     Coroutine* next = stack->next_ready_;
@@ -287,6 +343,7 @@ void Scheduler::run_once(int max_wait_ms) { run_round(max_wait_ms, false); }
 void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   diag::safe_point(this);
   if (interrupts_posted_.load(std::memory_order_relaxed)) deliver_interrupts();
+  remote_recent_ = false;
   drain_remote();
   ready_published_.store(ready_count_, std::memory_order_relaxed);
   run_ready();
@@ -301,6 +358,8 @@ void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   }
   // The last coroutine may have just finished: nothing is left that could end a long sleep.
   if (until_idle && live_.load(std::memory_order_acquire) == 0) timeout = 0;
+  // Cross-thread hand-offs under way: stay awake a moment for the partner's next one.
+  if (timeout != 0 && remote_recent_ && spin_before_sleep()) timeout = 0;
   // An unbounded sleep is cut into stall periods, so that a deadlock gets reported.
   int stall_period = stall_period_ms();
   bool unbounded = timeout < 0 && stall_period > 0;

@@ -61,6 +61,13 @@ class Scheduler {
   static bool cancel_park(std::uint64_t ticket);
   // Any thread. True if this call woke the coroutine.
   static bool unpark(Coroutine* coroutine, std::uint64_t ticket, WakeReason reason = WakeReason::kUnparked);
+  // unpark in two halves, for a waker that must finish its own bookkeeping before the (possibly
+  // slow) eventfd write, since the woken coroutine may already be running on its thread and
+  // waiting for that bookkeeping (Baton::post). Returns the scheduler still owed a signal, on
+  // which the caller must then call signal_remote(); nullptr if nothing is owed (the unpark lost,
+  // or it queued locally).
+  static Scheduler* unpark_deferred(Coroutine* coroutine, std::uint64_t ticket, WakeReason reason);
+  void signal_remote();
   // To the back of the ready queue (a no-op outside a coroutine).
   static void yield();
   // Who wants to know when the running coroutine switches out in park_until or yield (the hook
@@ -151,7 +158,12 @@ class Scheduler {
   void wake_if_sleeping();                // any thread
   Coroutine* adopt(Coroutine* coroutine);  // counts a new coroutine in (create's second half)
   void make_ready(Coroutine* coroutine);       // home thread
-  void make_ready_remote(Coroutine* coroutine);  // any other thread
+  void make_ready_remote(Coroutine* coroutine);  // any other thread: enqueue_remote + signal_remote
+  void enqueue_remote(Coroutine* coroutine);     // counts the waker in flight; signal_remote ends it
+  // Before sleeping, after a round that took work from other threads: poll the remote queue for
+  // a few microseconds, so that a hand-off partner's next wake-up finds us awake (no eventfd
+  // write, no epoll round trip). True if work arrived meanwhile.
+  bool spin_before_sleep();
   void drain_remote();
   void run_ready();
   void on_finished(Coroutine* coroutine);  // home thread, after its last switch out
@@ -187,6 +199,22 @@ class Scheduler {
   std::atomic<bool> sleeping_{false};
   std::atomic<int> remote_wakers_{0};
   bool remote_pending() const { return remote_head_.load(std::memory_order_acquire) != nullptr; }
+  // Whether the last round took coroutines from the remote queue (or a spin caught some): only
+  // then may the scheduler spin before it sleeps, so an idle one never spins.
+  bool remote_recent_ = false;
+  // The spin lasts COHOOK_SPIN_US (50): longer than the partner's own wake-up from epoll_wait
+  // takes on a VM (about 30 us here: the host must reschedule a halted vCPU), so that one side's
+  // sleep does not make the other's spin fail and both fall back to eventfd wake-ups.
+  // Spinning pays only while the hand-off partner runs at the same time as we do; on a machine
+  // with more runnable threads than cores it mostly fails and takes the partner's CPU. Each
+  // success adds credit, each failure takes more away; at zero the scheduler stops spinning and
+  // tries again only every kSpinProbeEvery eligible sleeps.
+  int spin_credit_ = kSpinCreditMax;
+  unsigned spin_skipped_ = 0;
+  static constexpr int kSpinCreditMax = 16;
+  static constexpr int kSpinFailureCost = 4;
+  static constexpr unsigned kSpinProbeEvery = 64;
+  bool should_spin();
   std::atomic<bool> stop_requested_{false};
   // Posted by interrupt()/interrupt_thread() (async-signal-safe), taken by deliver_interrupts().
   std::atomic<bool> interrupts_posted_{false};
