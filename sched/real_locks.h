@@ -1,25 +1,36 @@
 // Real (pthread) locks held by the running code of this thread. A real lock held across a
-// parking call hangs the thread: the coroutine that would release it may be queued behind the
-// one that waits for it, on this very thread, and nothing else can run meanwhile.
+// parking call can hang the thread: the coroutine that would release it may be queued behind
+// the one that waits for it, on this very thread, and nothing else can run meanwhile.
 //
-// cohook cannot see real locks being taken on its own in linked mode (it interposes no pthread
-// symbol there). Whoever can see them counts them here: the green layer's pthread emulation, a
-// linked-mode interposer, or a program's own lock wrapper. Then every park checks the count, and
-// the first coroutine that parks with a real lock held is named on stderr (once per process).
-// The count is per OS thread: a coroutine that parks while holding one is reported before any
-// other coroutine of the thread can park.
+// Who counts them: libcohook.so's pthread interposers (green/) in the calls they forward to the
+// real functions (every call outside green threads); in programs linked with libcohook.a,
+// hook/real_lock_count.cc, which interposes the mutex and rwlock calls (not in sanitizer
+// builds). Every park checks the count, and a coroutine that parks with a real lock held is
+// named on stderr, once per coroutine (and at most kMaxRealLockReports times per process).
+// The count is per OS thread and coroutines never change threads, so a lock taken by the
+// scheduler's own code would be counted too: cohook holds none of its locks across a resume.
 #pragma once
 
 namespace cohook {
 
-// initial-exec and constinit, as t_current_coroutine: a park reads it, and the check must cost
-// no more than a TLS load and a branch.
+// initial-exec and constinit, as t_current_coroutine: a park reads it, and counting must cost no
+// more than a TLS increment.
 extern constinit thread_local int t_real_locks_held __attribute__((tls_model("initial-exec")));
 
-inline void note_real_lock_acquired() { ++t_real_locks_held; }
-inline void note_real_lock_released() {
-  if (t_real_locks_held > 0) --t_real_locks_held;
+inline constexpr int kMaxRealLockReports = 10;
+
+// The outcome of a real lock call: 0 means the lock is now held (or, for an unlock, released).
+inline int count_real_lock(int result) {
+  if (result == 0) ++t_real_locks_held;
+  return result;
 }
+inline int count_real_unlock(int result) {
+  // Clamped: a lock taken before this thread's count could see it (none today) is not owed.
+  if (result == 0 && t_real_locks_held > 0) --t_real_locks_held;
+  return result;
+}
+inline void note_real_lock_acquired() { count_real_lock(0); }
+inline void note_real_lock_released() { count_real_unlock(0); }
 
 [[gnu::cold]] void report_park_with_real_lock(const char* what);
 
