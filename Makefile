@@ -206,7 +206,7 @@ $(OUT)/test/programs/%: $(OUT)/app/test/programs/%.o
 # Legacy C programs (no cohook header) that tests run under bin/corun; always built without
 # sanitizers: they are run with the release libcohook.so preloaded, or natively.
 TEST_C_PROGRAMS := $(patsubst test/programs/%.c,$(OUT)/test/programs/%,$(wildcard test/programs/*.c))
-$(OUT)/test/programs/%: test/programs/%.c | deps
+$(OUT)/test/programs/%: test/programs/%.c $(wildcard test/programs/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -o $@ $< -pthread
 

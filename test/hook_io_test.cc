@@ -27,23 +27,11 @@
 namespace {
 
 using hook_test::Mode;
+using hook_test::result;
+using hook_test::Scenario;
 using hook_test::Peer;
 
-// "5" for a count, "-1 EAGAIN" for a failure.
-std::string result(long value) {
-  if (value >= 0) return std::to_string(value);
-  return "-1 " + std::string(::strerrorname_np(errno));
-}
-std::string result(long value, const char* buffer) {
-  if (value <= 0) return result(value);
-  return std::to_string(value) + " '" + std::string(buffer, static_cast<std::size_t>(value)) + "'";
-}
 
-struct Scenario {
-  const char* name;
-  std::string (*run)(Mode mode);
-  const char* expected;
-};
 
 int closed_fd() {
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -574,20 +562,10 @@ const Scenario kScenarios[] = {
 class HookedCallTest : public ::testing::TestWithParam<Scenario> {};
 
 TEST_P(HookedCallTest, RawAndHookedAgree) {
-  const Scenario& scenario = GetParam();
-  std::string raw;
-  std::string hooked;
-  hook_test::run_in(Mode::kRaw, [&] { raw = scenario.run(Mode::kRaw); });
-  hook_test::run_in(Mode::kHooked, [&] {
-    ASSERT_TRUE(cohook::this_coroutine::inside());
-    hooked = scenario.run(Mode::kHooked);
-  });
-  EXPECT_EQ(raw, scenario.expected) << "raw";
-  EXPECT_EQ(hooked, scenario.expected) << "hooked";
-  EXPECT_EQ(raw, hooked);
+  hook_test::check_raw_and_hooked(GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, HookedCallTest, ::testing::ValuesIn(kScenarios),
-                         [](const ::testing::TestParamInfo<Scenario>& info) { return std::string(info.param.name); });
+                         hook_test::scenario_name);
 
 }  // namespace

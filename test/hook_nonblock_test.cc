@@ -32,17 +32,11 @@ extern "C" ssize_t __read_chk(int fd, void* buffer, size_t size, size_t buffer_s
 namespace {
 
 using hook_test::Mode;
+using hook_test::result;
+using hook_test::Scenario;
 using hook_test::Peer;
 using Clock = std::chrono::steady_clock;
 
-std::string result(long value) {
-  if (value >= 0) return std::to_string(value);
-  return "-1 " + std::string(::strerrorname_np(errno));
-}
-std::string result(long value, const char* buffer) {
-  if (value <= 0) return result(value);
-  return std::to_string(value) + " '" + std::string(buffer, static_cast<std::size_t>(value)) + "'";
-}
 
 std::string nonblock(int fd) { return "nonblock=" + std::to_string((::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0); }
 
@@ -351,11 +345,6 @@ std::string fifo_open_for_writing_waits_for_reader(Mode mode) {
   return out;
 }
 
-struct Scenario {
-  const char* name;
-  std::string (*run)(Mode mode);
-  const char* expected;
-};
 
 const Scenario kScenarios[] = {
     {"stdio_reads", stdio_reads, "use=1; fgets=a line\n; fread=8 'and 8 by' error=0"},
@@ -380,21 +369,11 @@ const Scenario kScenarios[] = {
 class NonblockTest : public ::testing::TestWithParam<Scenario> {};
 
 TEST_P(NonblockTest, RawAndHookedAgree) {
-  const Scenario& scenario = GetParam();
-  std::string raw;
-  std::string hooked;
-  hook_test::run_in(Mode::kRaw, [&] { raw = scenario.run(Mode::kRaw); });
-  hook_test::run_in(Mode::kHooked, [&] {
-    ASSERT_TRUE(cohook::this_coroutine::inside());
-    hooked = scenario.run(Mode::kHooked);
-  });
-  EXPECT_EQ(raw, scenario.expected) << "raw";
-  EXPECT_EQ(hooked, scenario.expected) << "hooked";
-  EXPECT_EQ(raw, hooked);
+  hook_test::check_raw_and_hooked(GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, NonblockTest, ::testing::ValuesIn(kScenarios),
-                         [](const ::testing::TestParamInfo<Scenario>& info) { return std::string(info.param.name); });
+                         hook_test::scenario_name);
 
 // accept's one-call O_NONBLOCK windows from acceptors on two scheduler threads overlap on one
 // listener: every connection is accepted, and neither the listener nor an accepted socket is

@@ -26,13 +26,10 @@ extern char** environ;
 namespace {
 
 using hook_test::Mode;
+using hook_test::result;
+using hook_test::Scenario;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-std::string errno_text(long value) {
-  if (value >= 0) return std::to_string(value);
-  return "-1 " + std::string(::strerrorname_np(errno));
-}
 
 std::string status_text(int status) {
   if (status == -1) return "status -1";
@@ -56,72 +53,40 @@ std::string waited(Clock::time_point start) {
   return elapsed_ms(start) >= 250 ? "waited" : "did not wait";
 }
 
-struct Scenario {
-  const char* name;
-  std::string (*run)();
-  const char* expected;
-};
-
 std::string run_checked(const Scenario& scenario, Mode mode) {
-  std::string out;
-  hook_test::run_in(mode, [&] {
-    std::atomic<bool> done{false};
-    std::atomic<int> ticks{0};
-    cohook::JoinHandle ticker;
-    if (mode == Mode::kHooked) {
-      ticker = cohook::go([&] {
-        while (!done.load()) {
-          cohook::this_coroutine::sleep_for(milliseconds(10));
-          ticks.fetch_add(1);
-        }
-      });
-    }
-    auto start = Clock::now();
-    out = scenario.run();
-    long ms = elapsed_ms(start);
-    done = true;
-    if (mode == Mode::kHooked) {
-      ticker.join();
-      // A blocked thread ticks at most once, around the blocking call; a free one about every
-      // 10 ms (fewer on a loaded machine, but never just one in 200 ms).
-      if (ms >= 200) {
-        EXPECT_GE(ticks.load(), 3) << scenario.name << ": the thread was blocked for " << ms << " ms";
-      }
-    }
-  });
-  return out;
+  return hook_test::run_checking_thread_free(mode, scenario.name, [&] { return scenario.run(mode); });
 }
 
 // ---- scenarios ----
 
-std::string waitpid_exit_status() {
+std::string waitpid_exit_status(Mode) {
   auto start = Clock::now();
   pid_t pid = spawn_shell("sleep 0.3; exit 7");
   int status = 0;
   pid_t got = ::waitpid(pid, &status, 0);
-  return std::string(got == pid ? "pid" : errno_text(got)) + " " + status_text(status) + " " + waited(start);
+  return std::string(got == pid ? "pid" : result(got)) + " " + status_text(status) + " " + waited(start);
 }
 
-std::string waitpid_nohang_then_wait() {
+std::string waitpid_nohang_then_wait(Mode) {
   pid_t pid = spawn_shell("sleep 0.3");
   int status = 0;
-  std::string out = "nohang " + errno_text(::waitpid(pid, &status, WNOHANG));
+  std::string out = "nohang " + result(::waitpid(pid, &status, WNOHANG));
   pid_t got = ::waitpid(pid, &status, 0);
-  out += ", then " + std::string(got == pid ? "pid" : errno_text(got)) + " " + status_text(status);
-  out += ", again " + errno_text(::waitpid(pid, &status, 0));
+  out += ", then " + std::string(got == pid ? "pid" : result(got)) + " " + status_text(status);
+  out += ", again " + result(::waitpid(pid, &status, 0));
   return out;
 }
 
-std::string wait_any_child() {
+std::string wait_any_child(Mode) {
   auto start = Clock::now();
   pid_t pid = spawn_shell("sleep 0.3; exit 3");
   int status = 0;
   pid_t got = ::wait(&status);
-  return std::string(got == pid ? "pid" : errno_text(got)) + " " + status_text(status) + " " + waited(start) +
-         ", no children left: " + errno_text(::wait(&status));
+  return std::string(got == pid ? "pid" : result(got)) + " " + status_text(status) + " " + waited(start) +
+         ", no children left: " + result(::wait(&status));
 }
 
-std::string wait4_killed_with_rusage() {
+std::string wait4_killed_with_rusage(Mode) {
   pid_t pid = spawn_shell("sleep 5");
   std::thread killer([pid] {
     std::this_thread::sleep_for(milliseconds(300));
@@ -132,31 +97,31 @@ std::string wait4_killed_with_rusage() {
   usage.ru_utime.tv_sec = -1;
   pid_t got = ::wait4(pid, &status, 0, &usage);
   killer.join();
-  return std::string(got == pid ? "pid" : errno_text(got)) + " " + status_text(status) +
+  return std::string(got == pid ? "pid" : result(got)) + " " + status_text(status) +
          (usage.ru_utime.tv_sec >= 0 ? " rusage filled" : " rusage untouched");
 }
 
-std::string wait3_any_child() {
+std::string wait3_any_child(Mode) {
   pid_t pid = spawn_shell("sleep 0.2; exit 4");
   int status = 0;
   rusage usage{};
   pid_t got = ::wait3(&status, 0, &usage);
-  return std::string(got == pid ? "pid" : errno_text(got)) + " " + status_text(status);
+  return std::string(got == pid ? "pid" : result(got)) + " " + status_text(status);
 }
 
-std::string waitid_exited() {
+std::string waitid_exited(Mode) {
   auto start = Clock::now();
   pid_t pid = spawn_shell("sleep 0.3; exit 5");
   siginfo_t info{};
-  int result = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED);
-  return errno_text(result) + (info.si_pid == pid ? " pid" : " other pid") +
+  int got = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED);
+  return result(got) + (info.si_pid == pid ? " pid" : " other pid") +
          (info.si_code == CLD_EXITED ? " CLD_EXITED " : " code? ") + std::to_string(info.si_status) + " " +
          waited(start);
 }
 
-std::string waitpid_not_a_child() {
+std::string waitpid_not_a_child(Mode) {
   int status = 0;
-  return errno_text(::waitpid(1, &status, 0));
+  return result(::waitpid(1, &status, 0));
 }
 
 std::atomic<int> g_handled{0};
@@ -164,7 +129,7 @@ void count_signal(int) {
   g_handled.fetch_add(1);
 }
 
-std::string waitpid_and_signals() {
+std::string waitpid_and_signals(Mode) {
   struct sigaction action {
   }, old{};
   action.sa_handler = count_signal;
@@ -177,7 +142,7 @@ std::string waitpid_and_signals() {
     ::pthread_kill(self, SIGUSR1);
   });
   int status = 0;
-  std::string out = "plain handler: " + errno_text(::waitpid(pid, &status, 0));
+  std::string out = "plain handler: " + result(::waitpid(pid, &status, 0));
   sender.join();
   action.sa_flags = SA_RESTART;
   ::sigaction(SIGUSR1, &action, nullptr);
@@ -188,11 +153,11 @@ std::string waitpid_and_signals() {
   pid_t got = ::waitpid(pid, &status, 0);
   again.join();
   ::sigaction(SIGUSR1, &old, nullptr);
-  return out + "; SA_RESTART: " + (got == pid ? "pid " : errno_text(got) + " ") + status_text(status) + ", handled " +
+  return out + "; SA_RESTART: " + (got == pid ? "pid " : result(got) + " ") + status_text(status) + ", handled " +
          std::to_string(g_handled.exchange(0));
 }
 
-std::string system_statuses() {
+std::string system_statuses(Mode) {
   auto start = Clock::now();
   std::string out = status_text(::system("sleep 0.3; exit 3"));
   out += " " + waited(start);
@@ -204,7 +169,7 @@ std::string system_statuses() {
 
 // glibc's system() ignores SIGINT and SIGQUIT in the caller while the command runs, and gives
 // the child the default action back.
-std::string system_signal_dispositions() {
+std::string system_signal_dispositions(Mode) {
   std::string out = "parent survives SIGINT: " + status_text(::system("kill -INT $PPID; kill -QUIT $PPID; exit 0"));
   out += "; child dies of it: " + status_text(::system("kill -INT $$; exit 0"));
   struct sigaction now {};
@@ -213,12 +178,12 @@ std::string system_signal_dispositions() {
   return out;
 }
 
-std::string popen_read_and_pclose() {
+std::string popen_read_and_pclose(Mode) {
   auto start = Clock::now();
   // stdio reads the pipe with internal calls no hook sees (they block the thread): the line comes
   // at once, and the wait is pclose's.
   FILE* stream = ::popen("echo hello; sleep 0.3; exit 4", "r");
-  if (stream == nullptr) return "popen " + errno_text(-1);
+  if (stream == nullptr) return "popen " + result(-1);
   char line[64] = {};
   std::string out = ::fgets(line, sizeof line, stream) != nullptr ? std::string("read '") + line : "read nothing";
   if (!out.empty() && out.back() == '\n') out.pop_back();
@@ -228,13 +193,13 @@ std::string popen_read_and_pclose() {
   return out;
 }
 
-std::string popen_write_and_pclose() {
+std::string popen_write_and_pclose(Mode) {
   char path[] = "/tmp/cohook_popen_XXXXXX";
   int fd = ::mkstemp(path);
   ::close(fd);
   std::string command = "cat > " + std::string(path) + "; sleep 0.3; exit 2";
   FILE* stream = ::popen(command.c_str(), "w");
-  if (stream == nullptr) return "popen " + errno_text(-1);
+  if (stream == nullptr) return "popen " + result(-1);
   std::fputs("through the pipe\n", stream);
   std::string out = status_text(::pclose(stream));
   FILE* file = std::fopen(path, "r");
@@ -246,7 +211,7 @@ std::string popen_write_and_pclose() {
   return out;
 }
 
-std::string popen_bad_mode() {
+std::string popen_bad_mode(Mode) {
   FILE* stream = ::popen("true", "x");
   std::string out = stream == nullptr ? "NULL " + std::string(::strerrorname_np(errno)) : "a stream";
   stream = ::popen("true", "rw");
@@ -276,13 +241,10 @@ class ProcessScenarioTest : public ::testing::TestWithParam<Scenario> {};
 
 TEST_P(ProcessScenarioTest, RawAndHookedAgree) {
   const Scenario& scenario = GetParam();
-  std::string raw = run_checked(scenario, Mode::kRaw);
-  std::string hooked = run_checked(scenario, Mode::kHooked);
-  EXPECT_EQ(raw, scenario.expected) << "raw libc";
-  EXPECT_EQ(hooked, raw) << "hooked differs from libc";
+  hook_test::expect_raw_and_hooked_agree(scenario, run_checked(scenario, Mode::kRaw), run_checked(scenario, Mode::kHooked));
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, ProcessScenarioTest, ::testing::ValuesIn(kScenarios),
-                         [](const ::testing::TestParamInfo<Scenario>& info) { return std::string(info.param.name); });
+                         hook_test::scenario_name);
 
 }  // namespace

@@ -24,6 +24,8 @@
 namespace {
 
 using hook_test::Mode;
+using hook_test::result;
+using hook_test::Scenario;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -63,11 +65,6 @@ class DelayedSignal {
   std::thread thread_;
 };
 
-std::string errno_text(long value) {
-  if (value >= 0) return std::to_string(value);
-  return "-1 " + std::string(::strerrorname_np(errno));
-}
-
 long elapsed_ms(Clock::time_point start) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
 }
@@ -78,36 +75,11 @@ std::string when(long ms) {
   return ms < 150 ? "too-early" : ms < 600 ? "early" : "late";
 }
 
-struct Scenario {
-  const char* name;
-  std::string (*run)(Mode mode);
-  const char* expected;
-};
-
-// Runs the scenario; in hooked mode a ticker coroutine proves the thread stayed free.
+// Runs the scenario; in hooked mode a ticker coroutine proves the thread stayed free (every
+// scenario waits 200 ms or more).
 std::string run_checked(const Scenario& scenario, Mode mode) {
   g_handled = 0;
-  std::string out;
-  hook_test::run_in(mode, [&] {
-    std::atomic<bool> done{false};
-    std::atomic<int> ticks{0};
-    cohook::JoinHandle ticker;
-    if (mode == Mode::kHooked) {
-      ticker = cohook::go([&] {
-        while (!done.load()) {
-          cohook::this_coroutine::sleep_for(milliseconds(10));
-          ticks.fetch_add(1);
-        }
-      });
-    }
-    out = scenario.run(mode);
-    done = true;
-    if (mode == Mode::kHooked) {
-      ticker.join();
-      // Every scenario waits 200 ms or more: a blocked thread would tick once at most.
-      EXPECT_GE(ticks.load(), 3) << scenario.name << ": the thread was blocked";
-    }
-  });
+  std::string out = hook_test::run_checking_thread_free(mode, scenario.name, [&] { return scenario.run(mode); });
   return out + " handled=" + std::to_string(g_handled.load());
 }
 
@@ -124,7 +96,7 @@ std::string read_interrupted(Mode) {
     DelayedSignal signal(::pthread_self(), SIGUSR1, milliseconds(200));
     n = ::read(sv[0], buffer, sizeof buffer);
   }
-  std::string out = errno_text(n) + " " + when(elapsed_ms(start));
+  std::string out = result(n) + " " + when(elapsed_ms(start));
   ::close(sv[0]);
   ::close(sv[1]);
   return out;
@@ -149,7 +121,7 @@ std::string read_restarted(Mode mode) {
     DelayedSignal signal(::pthread_self(), SIGUSR1, milliseconds(200));
     n = ::read(sv[0], buffer, sizeof buffer);
   }
-  std::string out = errno_text(n) + (n > 0 ? " '" + std::string(buffer, n) + "'" : "") + " " + when(elapsed_ms(start));
+  std::string out = result(n) + (n > 0 ? " '" + std::string(buffer, n) + "'" : "") + " " + when(elapsed_ms(start));
   peer.join();
   ::close(sv[0]);
   ::close(sv[1]);
@@ -170,7 +142,7 @@ std::string read_with_timeout_restart_handler(Mode) {
     DelayedSignal signal(::pthread_self(), SIGUSR1, milliseconds(200));
     n = ::recv(sv[0], buffer, sizeof buffer, 0);
   }
-  std::string out = errno_text(n) + " " + when(elapsed_ms(start));
+  std::string out = result(n) + " " + when(elapsed_ms(start));
   ::close(sv[0]);
   ::close(sv[1]);
   return out;
@@ -186,7 +158,7 @@ std::string accept_interrupted(Mode) {
     DelayedSignal signal(::pthread_self(), SIGUSR1, milliseconds(200));
     fd = ::accept(listener, nullptr, nullptr);
   }
-  std::string out = errno_text(fd) + " " + when(elapsed_ms(start));
+  std::string out = result(fd) + " " + when(elapsed_ms(start));
   ::close(listener);
   return out;
 }
@@ -246,7 +218,7 @@ std::string alarm_timeout_on_read(Mode) {
   long ms = elapsed_ms(start);
   ::close(sv[0]);
   ::close(sv[1]);
-  return errno_text(n) + (ms >= 700 && ms < 3000 ? " after ~1 s" : " after " + std::to_string(ms) + " ms");
+  return result(n) + (ms >= 700 && ms < 3000 ? " after ~1 s" : " after " + std::to_string(ms) + " ms");
 }
 
 std::string poll_interrupted_despite_restart(Mode) {
@@ -260,7 +232,7 @@ std::string poll_interrupted_despite_restart(Mode) {
     DelayedSignal signal(::pthread_self(), SIGUSR1, milliseconds(200));
     n = ::poll(&entry, 1, 2000);
   }
-  std::string out = errno_text(n) + " " + when(elapsed_ms(start));
+  std::string out = result(n) + " " + when(elapsed_ms(start));
   ::close(sv[0]);
   ::close(sv[1]);
   return out;
@@ -282,7 +254,7 @@ std::string select_interrupted_reports_time_left(Mode) {
   long left_ms = timeout.tv_sec * 1000 + timeout.tv_usec / 1000;
   ::close(sv[0]);
   ::close(sv[1]);
-  return errno_text(n) + (left_ms > 1300 && left_ms < 1900 ? " left ~1.8 s" : " left " + std::to_string(left_ms));
+  return result(n) + (left_ms > 1300 && left_ms < 1900 ? " left ~1.8 s" : " left " + std::to_string(left_ms));
 }
 
 std::string epoll_wait_interrupted(Mode) {
@@ -299,7 +271,7 @@ std::string epoll_wait_interrupted(Mode) {
     DelayedSignal signal(::pthread_self(), SIGUSR1, milliseconds(200));
     n = ::epoll_wait(epoll_fd, &event, 1, 2000);
   }
-  std::string out = errno_text(n) + " " + when(elapsed_ms(start));
+  std::string out = result(n) + " " + when(elapsed_ms(start));
   ::close(epoll_fd);
   ::close(sv[0]);
   ::close(sv[1]);
@@ -315,7 +287,7 @@ std::string nanosleep_reports_remaining(Mode) {
     n = ::nanosleep(&request, &remaining);
   }
   long left_ms = remaining.tv_sec * 1000 + remaining.tv_nsec / 1000000;
-  return errno_text(n) +
+  return result(n) +
          (left_ms > 300 && left_ms < 900 ? " remaining ~0.8 s" : " remaining " + std::to_string(left_ms));
 }
 
@@ -336,7 +308,7 @@ std::string usleep_interrupted(Mode) {
     DelayedSignal signal(::pthread_self(), SIGUSR1, milliseconds(200));
     n = ::usleep(1500000);
   }
-  return errno_text(n);
+  return result(n);
 }
 
 std::string clock_nanosleep_returns_eintr(Mode) {
@@ -382,7 +354,7 @@ std::string ppoll_mask_honoured(Mode) {
     DelayedSignal signal(::pthread_self(), SIGUSR1, milliseconds(200));
     first = ::ppoll(&entry, 1, &timeout, &blocks_usr1);
   }
-  std::string out = "masked: " + errno_text(first) + " " + when(elapsed_ms(start));
+  std::string out = "masked: " + result(first) + " " + when(elapsed_ms(start));
 
   sigset_t usr2_only, before;
   sigemptyset(&usr2_only);
@@ -396,7 +368,7 @@ std::string ppoll_mask_honoured(Mode) {
     DelayedSignal signal(::pthread_self(), SIGUSR2, milliseconds(200));
     second = ::ppoll(&entry, 1, &timeout, &unblocks_all);
   }
-  out += "; unmasked: " + errno_text(second) + " " + when(elapsed_ms(start));
+  out += "; unmasked: " + result(second) + " " + when(elapsed_ms(start));
   sigset_t now;
   ::pthread_sigmask(SIG_SETMASK, &before, &now);
   out += sigismember(&now, SIGUSR2) == 1 ? ", thread mask restored" : ", thread mask lost SIGUSR2";
@@ -428,14 +400,11 @@ class SignalScenarioTest : public ::testing::TestWithParam<Scenario> {};
 
 TEST_P(SignalScenarioTest, RawAndHookedAgree) {
   const Scenario& scenario = GetParam();
-  std::string raw = run_checked(scenario, Mode::kRaw);
-  std::string hooked = run_checked(scenario, Mode::kHooked);
-  EXPECT_EQ(raw, scenario.expected) << "raw libc";
-  EXPECT_EQ(hooked, raw) << "hooked differs from libc";
+  hook_test::expect_raw_and_hooked_agree(scenario, run_checked(scenario, Mode::kRaw), run_checked(scenario, Mode::kHooked));
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, SignalScenarioTest, ::testing::ValuesIn(kScenarios),
-                         [](const ::testing::TestParamInfo<Scenario>& info) { return std::string(info.param.name); });
+                         hook_test::scenario_name);
 
 // What sigaction reports back is what the program installed, not cohook's trampoline.
 TEST(SignalHooks, SigactionReportsTheUsersHandler) {

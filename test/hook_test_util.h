@@ -8,9 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "cohook/cohook.hpp"
 
@@ -52,6 +56,79 @@ inline void run_in(Mode mode, const std::function<void()>& body) {
   }
   cohook::Runtime runtime(1);
   runtime.run(body);
+}
+
+// The transcript of a call in the table-driven suites: "5" for a count, "-1 EAGAIN" for a failure
+// (errno by name, as libc set it).
+inline std::string result(long value) {
+  if (value >= 0) return std::to_string(value);
+  return "-1 " + std::string(::strerrorname_np(errno));
+}
+// With the bytes transferred: "5 'hello'".
+inline std::string result(long value, const char* buffer) {
+  if (value <= 0) return result(value);
+  return std::to_string(value) + " '" + std::string(buffer, static_cast<std::size_t>(value)) + "'";
+}
+
+// One row of a table-driven suite: run() makes the calls in the given mode and returns their
+// transcript, which must be `expected` both raw and hooked.
+struct Scenario {
+  const char* name;
+  std::string (*run)(Mode mode);
+  const char* expected;
+};
+inline std::string scenario_name(const ::testing::TestParamInfo<Scenario>& info) { return info.param.name; }
+
+// libc is the specification: the raw transcript must be the expected one, and the hooked one the
+// raw one.
+inline void expect_raw_and_hooked_agree(const Scenario& scenario, const std::string& raw, const std::string& hooked) {
+  EXPECT_EQ(raw, scenario.expected) << "raw libc";
+  EXPECT_EQ(hooked, raw) << "hooked differs from libc";
+}
+
+// The plain check of a scenario: run() raw on this thread, then hooked as a coroutine.
+inline void check_raw_and_hooked(const Scenario& scenario) {
+  std::string raw;
+  std::string hooked;
+  run_in(Mode::kRaw, [&] { raw = scenario.run(Mode::kRaw); });
+  run_in(Mode::kHooked, [&] {
+    ASSERT_TRUE(cohook::this_coroutine::inside());
+    hooked = scenario.run(Mode::kHooked);
+  });
+  expect_raw_and_hooked_agree(scenario, raw, hooked);
+}
+
+// Runs body in mode. Hooked, a ticker coroutine on the same scheduler thread ticks every 10 ms
+// meanwhile: a body that took 200 ms or more on a thread that stayed free saw at least 3 ticks (a
+// blocked thread ticks at most once, around the blocking call; a loaded machine ticks less often,
+// but never just once in 200 ms).
+inline std::string run_checking_thread_free(Mode mode, const char* name, const std::function<std::string()>& body) {
+  using Clock = std::chrono::steady_clock;
+  std::string out;
+  run_in(mode, [&] {
+    std::atomic<bool> done{false};
+    std::atomic<int> ticks{0};
+    cohook::JoinHandle ticker;
+    if (mode == Mode::kHooked) {
+      ticker = cohook::go([&] {
+        while (!done.load()) {
+          cohook::this_coroutine::sleep_for(std::chrono::milliseconds(10));
+          ticks.fetch_add(1);
+        }
+      });
+    }
+    auto start = Clock::now();
+    out = body();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    done = true;
+    if (mode == Mode::kHooked) {
+      ticker.join();
+      if (ms >= 200) {
+        EXPECT_GE(ticks.load(), 3) << name << ": the thread was blocked for " << ms << " ms";
+      }
+    }
+  });
+  return out;
 }
 
 // A listening TCP socket on 127.0.0.1 with a kernel-chosen port.

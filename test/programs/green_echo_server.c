@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "thread_per_connection.h"
+
 static void* serve(void* arg) {
   int fd = (int)(long)arg;
   char buffer[16384];
@@ -23,27 +25,5 @@ static void* serve(void* arg) {
 }
 
 int main(void) {
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in address = {0};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listener, (struct sockaddr*)&address, sizeof address) != 0 || listen(listener, 4096) != 0) {
-    perror("echo server: bind/listen");
-    return 1;
-  }
-  socklen_t length = sizeof address;
-  getsockname(listener, (struct sockaddr*)&address, &length);
-  printf("%d\n", ntohs(address.sin_port));
-  fflush(stdout);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  for (;;) {
-    int fd = accept(listener, NULL, NULL);
-    if (fd < 0) continue;
-    pthread_t thread;
-    if (pthread_create(&thread, &attr, serve, (void*)(long)fd) != 0) close(fd);
-  }
+  return serve_thread_per_connection("echo server: bind/listen", serve);
 }

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "thread_per_connection.h"
+
 struct pipe_pair {
   int from, to;
 };
@@ -58,25 +60,5 @@ int main(int argc, char** argv) {
     return 2;
   }
   upstream_port = atoi(argv[1]);
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in address = {0};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listener, (struct sockaddr*)&address, sizeof address) != 0 || listen(listener, 4096) != 0) {
-    perror("relay: bind/listen");
-    return 1;
-  }
-  socklen_t length = sizeof address;
-  getsockname(listener, (struct sockaddr*)&address, &length);
-  printf("%d\n", ntohs(address.sin_port));
-  fflush(stdout);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  for (;;) {
-    int fd = accept(listener, NULL, NULL);
-    if (fd < 0) continue;
-    pthread_t thread;
-    if (pthread_create(&thread, &attr, relay, (void*)(long)fd) != 0) close(fd);
-  }
+  return serve_thread_per_connection("relay: bind/listen", relay);
 }
