@@ -4,7 +4,7 @@
 // Defining pthread_mutex_lock and friends in the archive puts them in the executable, where they
 // interpose libc's for the program and every library it loads. Each forwards to the next
 // definition (libc's, found once with dlsym(RTLD_NEXT)) and adds one thread-local increment or
-// decrement on success. glibc's internal names (__pthread_mutex_lock) cannot be linked to: they
+// decrement on success (sched/real_locks.h). glibc's internal names (__pthread_mutex_lock) cannot be linked to: they
 // are compat-only symbol versions.
 //
 // Only the archive has this file (the Makefile leaves it out of libcohook.so): there, green/
@@ -32,17 +32,23 @@
 namespace cohook::hook {
 namespace {
 
-// libc's definition of `name`; looked up at the first call (dlsym takes none of these locks).
-template <typename Fn>
-Fn next_definition(std::atomic<Fn>& cache, const char* name) {
-  Fn fn = cache.load(std::memory_order_relaxed);
-  if (__builtin_expect(fn != nullptr, 1)) return fn;
-  fn = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+[[gnu::noinline, gnu::cold]] void* look_up_next(const char* name) {
+  void* fn = dlsym(RTLD_NEXT, name);
   if (fn == nullptr) {
     std::fprintf(stderr, "cohook: %s not found in libc (%s)\n", name, dlerror());
     std::abort();
   }
-  cache.store(fn, std::memory_order_relaxed);
+  return fn;
+}
+
+// libc's definition of `name`; looked up at the first call (dlsym takes none of these locks).
+template <typename Fn>
+[[gnu::always_inline]] inline Fn next_definition(std::atomic<Fn>& cache, const char* name) {
+  Fn fn = cache.load(std::memory_order_relaxed);
+  if (__builtin_expect(fn == nullptr, 0)) {
+    fn = reinterpret_cast<Fn>(look_up_next(name));
+    cache.store(fn, std::memory_order_relaxed);
+  }
   return fn;
 }
 

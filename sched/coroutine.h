@@ -147,6 +147,13 @@ class Coroutine {
   bool hooks_enabled() const { return hooks_enabled_; }
   void set_hooks_enabled(bool enabled) { hooks_enabled_ = enabled; }
 
+  // Real (pthread) locks this coroutine has taken and not released, as the interposers count
+  // them (sched/real_locks.h). Never below zero: a lock taken elsewhere may be released here.
+  int real_locks_held() const { return real_locks_held_; }
+  void count_real_locks(int delta) {
+    real_locks_held_ += delta;
+    if (real_locks_held_ < 0) real_locks_held_ = 0;
+  }
   // True the first time only: a coroutine that parks holding a real lock is named once
   // (sched/real_locks.h).
   bool take_real_lock_report() {
@@ -277,6 +284,7 @@ class Coroutine {
   std::atomic<int> refs_{1};
   const std::uint32_t stack_size_;  // private stacks (<= 1 GiB, see COHOOK_STACK_SIZE)
   int wait_fd_ = -1;
+  int real_locks_held_ = 0;
   const std::uint64_t id_;
   coctx::SharedStack* const shared_stack_;
   const char* wait_what_ = nullptr;

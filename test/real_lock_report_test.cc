@@ -107,8 +107,8 @@ TEST_F(LinkedRealLockTest, AStdMutexHeldAcrossParksIsReportedOncePerCoroutine) {
   close(pipe_fds[0]);
   close(pipe_fds[1]);
   std::string text = err.text();
-  EXPECT_EQ(count_of(text, "'sleeper' parks in sleep while its thread holds 1 real pthread lock"), 1u) << text;
-  EXPECT_EQ(count_of(text, "'reader' parks in read while its thread holds 1 real pthread lock"), 1u) << text;
+  EXPECT_EQ(count_of(text, "'sleeper' parks in sleep while holding 1 real pthread lock"), 1u) << text;
+  EXPECT_EQ(count_of(text, "'reader' parks in read while holding 1 real pthread lock"), 1u) << text;
   EXPECT_EQ(count_of(text, "cohook: coroutine #"), 2u) << text;
   EXPECT_NE(text.find("use cohook::Mutex"), std::string::npos) << text;
 }
@@ -142,7 +142,7 @@ TEST_F(LinkedRealLockTest, AReaderLockCountsAsHeld) {
   }, {0, "share-holder"})->release();
   s.run_until_idle();
   std::string text = err.text();
-  EXPECT_EQ(count_of(text, "'share-holder' parks in sleep while its thread holds 1 real pthread lock"), 1u) << text;
+  EXPECT_EQ(count_of(text, "'share-holder' parks in sleep while holding 1 real pthread lock"), 1u) << text;
 }
 
 // libcohook.so: a libco program holding a std::mutex across hooked calls.
@@ -183,13 +183,13 @@ TEST_F(PreloadedRealLockTest, HeldAcrossSleepsAndAReadIsReportedOnce) {
   EXPECT_NE(out.find("done\n"), std::string::npos) << out;
   EXPECT_NE(out.find("[status 0]"), std::string::npos) << out;
   EXPECT_EQ(count_of(out, "cohook: coroutine #"), 1u) << out;
-  EXPECT_EQ(count_of(out, "parks in sleep while its thread holds 1 real pthread lock"), 1u) << out;
+  EXPECT_EQ(count_of(out, "parks in poll while holding 1 real pthread lock"), 1u) << out;
 }
 
 TEST_F(PreloadedRealLockTest, HeldAcrossAReadIsReported) {
   std::string out = run_program("read");
   EXPECT_NE(out.find("[status 0]"), std::string::npos) << out;
-  EXPECT_EQ(count_of(out, "parks in read while its thread holds 1 real pthread lock"), 1u) << out;
+  EXPECT_EQ(count_of(out, "parks in read while holding 1 real pthread lock"), 1u) << out;
 }
 
 TEST_F(PreloadedRealLockTest, LockedAroundOrNotAtAllIsSilent) {
