@@ -424,8 +424,9 @@ int round_trips_only(int argc, char** argv) {
     else if (variant == "fcontext") round_trips_fcontext(n);
 #endif
     else {
-      std::fprintf(stderr, "switch_bench: unknown variant '%s' (fiber, raw, libco, swapcontext, mutex, mutex_uncounted%s)\n", variant.c_str(),
-                   COHOOK_BENCH_HAVE_FCONTEXT ? ", fcontext" : "");
+      std::fprintf(stderr,
+                   "switch_bench: unknown variant '%s' (fiber, raw, libco, swapcontext, mutex, mutex_uncounted%s)\n",
+                   variant.c_str(), COHOOK_BENCH_HAVE_FCONTEXT ? ", fcontext" : "");
       return 2;
     }
     std::printf("%s: %ld round trips\n", variant.c_str(), n);

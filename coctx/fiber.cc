@@ -86,8 +86,7 @@ Fiber::Fiber(const StackSpan& stack, EntryFn entry, void* data) : stack_(stack) 
 #endif
 }
 
-Fiber::Fiber(SharedStack& shared, EntryFn entry, void* data)
-    : stack_(shared.span()), shared_(&shared) {
+Fiber::Fiber(SharedStack& shared, EntryFn entry, void* data) : stack_(shared.span()), shared_(&shared) {
   // The shared stack may be occupied now, so the first frame is built aside and kept as this
   // fiber's image; it holds no pointers into itself, so it can be placed at the stack's top later.
   alignas(16) char scratch[256];

@@ -14,8 +14,8 @@
 #include "green/green_mutex.h"
 #include "green/green_thread.h"
 #include "green/real_pthread.h"
-#include "sched/real_locks.h"
 #include "hook/interpose.h"
+#include "sched/real_locks.h"
 #include "sched/wait_list.h"
 
 namespace cohook::green {

@@ -10,8 +10,8 @@
 
 #include "green/green_thread.h"
 #include "green/real_pthread.h"
-#include "sched/real_locks.h"
 #include "hook/interpose.h"
+#include "sched/real_locks.h"
 #include "sched/wait_list.h"
 
 namespace cohook::green {

@@ -61,10 +61,10 @@ using RwlockTimedFn = int (*)(pthread_rwlock_t*, const timespec*);
 using RwlockClockFn = int (*)(pthread_rwlock_t*, clockid_t, const timespec*);
 
 // Calls libc's `name`, of pointer type `Fn`, with the arguments that follow.
-#define COHOOK_NEXT(Fn, name, ...)                                   \
-  ([]() {                                                            \
-    static std::atomic<cohook::hook::Fn> cache{nullptr};             \
-    return cohook::hook::next_definition(cache, #name);              \
+#define COHOOK_NEXT(Fn, name, ...)                       \
+  ([]() {                                                \
+    static std::atomic<cohook::hook::Fn> cache{nullptr}; \
+    return cohook::hook::next_definition(cache, #name);  \
   }())(__VA_ARGS__)
 
 }  // namespace

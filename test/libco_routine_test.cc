@@ -106,7 +106,9 @@ void expect_errno_per_coroutine(stShareStack_t* share) {
   co_release(trace.inner);
 }
 
-TEST(LibcoRoutine, EachCoroutineKeepsItsOwnErrno) { expect_errno_per_coroutine(nullptr); }
+TEST(LibcoRoutine, EachCoroutineKeepsItsOwnErrno) {
+  expect_errno_per_coroutine(nullptr);
+}
 
 TEST(LibcoRoutine, EachCoroutineKeepsItsOwnErrnoOnASharedStack) {
   stShareStack_t* share = co_alloc_sharestack(1, 128 * 1024);

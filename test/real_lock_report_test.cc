@@ -3,6 +3,7 @@
 // silent. In this binary (linked with libcohook.a) hook/real_lock_count.cc counts the locks; the
 // second half runs a libco program with libcohook.so preloaded, where green/ counts them.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,8 +13,6 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "coctx/sanitizers.h"
 #include "cohook/cohook.hpp"
@@ -87,22 +86,31 @@ TEST_F(LinkedRealLockTest, AStdMutexHeldAcrossParksIsReportedOncePerCoroutine) {
   std::mutex real;
   int pipe_fds[2];
   ASSERT_EQ(pipe2(pipe_fds, O_CLOEXEC), 0);
-  s.spawn([&] {
-    std::lock_guard<std::mutex> guard(real);
-    this_coroutine::sleep_for(1ms);
-    this_coroutine::sleep_for(1ms);  // the second park is not reported again
-  }, {0, "sleeper"})->release();
-  s.spawn([&] {
-    std::unique_lock<std::mutex> guard(real, std::defer_lock);
-    this_coroutine::sleep_for(5ms);  // until the sleeper has let go
-    guard.lock();
-    char byte = 0;
-    EXPECT_EQ(read(pipe_fds[0], &byte, 1), 1);  // parks: the writer below has not run yet
-  }, {0, "reader"})->release();
-  s.spawn([&] {
-    this_coroutine::sleep_for(30ms);
-    EXPECT_EQ(write(pipe_fds[1], "x", 1), 1);
-  }, {0, "writer"})->release();
+  s.spawn(
+       [&] {
+         std::lock_guard<std::mutex> guard(real);
+         this_coroutine::sleep_for(1ms);
+         this_coroutine::sleep_for(1ms);  // the second park is not reported again
+       },
+       {0, "sleeper"})
+      ->release();
+  s.spawn(
+       [&] {
+         std::unique_lock<std::mutex> guard(real, std::defer_lock);
+         this_coroutine::sleep_for(5ms);  // until the sleeper has let go
+         guard.lock();
+         char byte = 0;
+         EXPECT_EQ(read(pipe_fds[0], &byte, 1), 1);  // parks: the writer below has not run yet
+       },
+       {0, "reader"})
+      ->release();
+  s.spawn(
+       [&] {
+         this_coroutine::sleep_for(30ms);
+         EXPECT_EQ(write(pipe_fds[1], "x", 1), 1);
+       },
+       {0, "writer"})
+      ->release();
   s.run_until_idle();
   close(pipe_fds[0]);
   close(pipe_fds[1]);
@@ -118,14 +126,17 @@ TEST_F(LinkedRealLockTest, LocksTakenAndReleasedAroundParksAreSilent) {
   Scheduler& s = Scheduler::this_thread();
   std::mutex real;
   std::shared_mutex shared;
-  s.spawn([&] {
-    { std::lock_guard<std::mutex> guard(real); }
-    this_coroutine::sleep_for(1ms);
-    { std::shared_lock<std::shared_mutex> guard(shared); }
-    this_coroutine::sleep_for(1ms);
-    if (real.try_lock()) real.unlock();
-    this_coroutine::yield();
-  }, {0, "tidy"})->release();
+  s.spawn(
+       [&] {
+         { std::lock_guard<std::mutex> guard(real); }
+         this_coroutine::sleep_for(1ms);
+         { std::shared_lock<std::shared_mutex> guard(shared); }
+         this_coroutine::sleep_for(1ms);
+         if (real.try_lock()) real.unlock();
+         this_coroutine::yield();
+       },
+       {0, "tidy"})
+      ->release();
   s.spawn([] { this_coroutine::sleep_for(1ms); }, {0, "lockless"})->release();
   s.run_until_idle();
   std::string text = err.text();
@@ -136,10 +147,13 @@ TEST_F(LinkedRealLockTest, AReaderLockCountsAsHeld) {
   StderrCapture err;
   Scheduler& s = Scheduler::this_thread();
   std::shared_mutex shared;
-  s.spawn([&] {
-    std::shared_lock<std::shared_mutex> guard(shared);
-    this_coroutine::sleep_for(1ms);
-  }, {0, "share-holder"})->release();
+  s.spawn(
+       [&] {
+         std::shared_lock<std::shared_mutex> guard(shared);
+         this_coroutine::sleep_for(1ms);
+       },
+       {0, "share-holder"})
+      ->release();
   s.run_until_idle();
   std::string text = err.text();
   EXPECT_EQ(count_of(text, "'share-holder' parks in sleep while holding 1 real pthread lock"), 1u) << text;
@@ -148,7 +162,8 @@ TEST_F(LinkedRealLockTest, AReaderLockCountsAsHeld) {
 // libcohook.so: a libco program holding a std::mutex across hooked calls.
 std::string find_shared_library() {
   fs::path out = fs::read_symlink("/proc/self/exe").parent_path().parent_path();
-  for (const fs::path& candidate : {out / "lib" / "libcohook.so", out.parent_path().parent_path() / "lib" / "libcohook.so"}) {
+  for (const fs::path& candidate :
+       {out / "lib" / "libcohook.so", out.parent_path().parent_path() / "lib" / "libcohook.so"}) {
     if (fs::exists(candidate)) return fs::canonical(candidate).string();
   }
   return "";
@@ -157,7 +172,8 @@ std::string find_shared_library() {
 // The program's stdout and stderr together, and its exit status.
 std::string run_program(const std::string& mode) {
   fs::path program = fs::read_symlink("/proc/self/exe").parent_path() / "programs" / "libco_lock_across_park";
-  std::string command = "env LD_PRELOAD=" + find_shared_library() + " timeout 20 " + program.string() + " " + mode + " 2>&1";
+  std::string command =
+      "env LD_PRELOAD=" + find_shared_library() + " timeout 20 " + program.string() + " " + mode + " 2>&1";
   std::string output;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return "popen failed";

@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
   create(&coroutines[1], nullptr, &writer, nullptr);
   resume(coroutines[0]);
   resume(coroutines[1]);
-  event_loop(epoll(), [](void*) { return finished == 2 ? -1 : 0; }, nullptr);
+  event_loop(
+      epoll(), [](void*) { return finished == 2 ? -1 : 0; }, nullptr);
   std::printf("done\n");
   return 0;
 }
