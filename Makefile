@@ -71,8 +71,14 @@ BENCH_SRCS := $(wildcard bench/*_bench.cc)
 BENCH_BINS := $(patsubst bench/%.cc,$(OUT)/bench/%,$(BENCH_SRCS))
 EXAMPLE_SRCS := $(wildcard examples/*.cc)
 EXAMPLE_BINS := $(patsubst examples/%.cc,$(BINDIR)/%,$(EXAMPLE_SRCS)) $(BINDIR)/echo_threads_plain
+# Single-file tools are tools/NAME.cc; a tool of several files is tools/NAME/*.cc (costrace). Both
+# link the code they share from tools/common/.
 TOOL_SRCS := $(wildcard tools/*.cc)
-TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS))
+TOOL_BINS := $(patsubst tools/%.cc,$(BINDIR)/%,$(TOOL_SRCS)) $(if $(wildcard tools/costrace/*.cc),$(BINDIR)/costrace)
+TOOL_COMMON_OBJS := $(patsubst %.cc,$(OUT)/app/%.o,$(wildcard tools/common/*.cc))
+# costrace also names errno values as the library does (for --chrome-trace): those objects of
+# hook/, never the library (its hooks would interpose costrace's own calls).
+COSTRACE_OBJS := $(patsubst %.cc,$(OUT)/app/%.o,$(wildcard tools/costrace/*.cc)) $(OUT)/app/hook/trace_decode_errno.o $(OUT)/app/hook/trace_line.o
 
 # Recursively expanded: pkg-config runs when a link recipe runs, after `make deps` has installed
 # libabsl-dev, never at parse time (on a fresh machine it is not there yet).
@@ -164,6 +170,10 @@ $(OUT)/app/test/hook_fortify_test.o: APP_CXXFLAGS += -D_FORTIFY_SOURCE=2
 # Tests that drive third-party client libraries also link those libraries.
 $(OUT)/test/real_library_test: EXTRA_LIBS := -lcurl -lhiredis -lssl -lcrypto
 
+# A test of a tools/ source links that source's object too.
+$(OUT)/test/chrome_trace_test: $(OUT)/app/tools/costrace/chrome_trace.o
+$(OUT)/test/chrome_trace_test: EXTRA_LIBS := $(OUT)/app/tools/costrace/chrome_trace.o
+
 $(OUT)/test/%: $(OUT)/app/test/%.o $(TEST_SUPPORT) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) -o $@ $< $(TEST_SUPPORT) $(WHOLE_STATIC_LIB) $(LDFLAGS_FLAVOUR) $(GTEST_LIBS) $(ABSL_LIBS) $(EXTRA_LIBS) $(LIB_LDLIBS)
@@ -186,9 +196,13 @@ $(BINDIR)/echo_threads_plain: $(OUT)/app/examples/echo_threads_plain.c.o
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(LDFLAGS_FLAVOUR) -pthread
 
-$(BINDIR)/%: $(OUT)/app/tools/%.o
+$(BINDIR)/%: $(OUT)/app/tools/%.o $(TOOL_COMMON_OBJS)
 	@mkdir -p $(dir $@)
-	$(CXX) -o $@ $< $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
+	$(CXX) -o $@ $^ $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
+
+$(BINDIR)/costrace: $(COSTRACE_OBJS) $(TOOL_COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CXX) -o $@ $^ $(LDFLAGS_FLAVOUR) $(ABSL_LIBS) $(LIB_LDLIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) build-tests
@@ -249,10 +263,11 @@ $(OUT)/cross/switch_check: $(OUT)/app/test/cross/switch_check.o $(STATIC_LIB)
 # benchmark: the thread server under corun at 10,000 connections against the epoll server
 # (scripts/bench-corun.sh).
 bench: deps
-	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) $(BENCH_BINS) examples tools
+	@$(MAKE) --no-print-directory FLAVOUR=$(FLAVOUR) $(BENCH_BINS) examples tools lib $(OUT)/test/programs/trace_subject
 	@for b in $(filter-out %/summary_bench,$(BENCH_BINS)) $(filter %/summary_bench,$(BENCH_BINS)); do \
 	  echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
 	@scripts/bench-corun.sh
+	@scripts/bench-costrace.sh
 
 demo: all
 	@scripts/demo.sh

@@ -12,6 +12,8 @@
 #include "hook/blocking_call.h"
 #include "hook/fd_table.h"
 #include "hook/interpose.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/nonblocking_window.h"
 #include "hook/real_functions.h"
@@ -124,17 +126,17 @@ int adopt_accepted(int new_fd) {
 
 }  // namespace
 
-COHOOK_INTERPOSE int connect(int fd, const sockaddr* address, socklen_t length) {
+COHOOK_TRACED_HOOK(int, connect, (int fd, const sockaddr* address, socklen_t length), (fd, address, length), cohook::trace::trace_connect) {
   if (cooperating_coroutine() == nullptr) [[likely]] return real_functions.connect(fd, address, length);
   return connect_in_coroutine(fd, address, length);
 }
 
-COHOOK_INTERPOSE int accept(int fd, sockaddr* address, socklen_t* length) {
+COHOOK_TRACED_HOOK(int, accept, (int fd, sockaddr* address, socklen_t* length), (fd, address, length), cohook::trace::trace_accept) {
   if (cooperating_coroutine() == nullptr) return adopt_accepted(real_functions.accept(fd, address, length));
   return adopt_accepted(accept_in_coroutine(fd, address, length, 0, true));
 }
 
-COHOOK_INTERPOSE int accept4(int fd, sockaddr* address, socklen_t* length, int flags) {
+COHOOK_TRACED_HOOK(int, accept4, (int fd, sockaddr* address, socklen_t* length, int flags), (fd, address, length, flags), cohook::trace::trace_accept4) {
   if (cooperating_coroutine() == nullptr) return adopt_accepted(real_functions.accept4(fd, address, length, flags));
   return adopt_accepted(accept_in_coroutine(fd, address, length, flags, false));
 }

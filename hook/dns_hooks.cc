@@ -13,6 +13,8 @@
 
 #include "cohook/cohook.hpp"
 #include "hook/interpose.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/offload_pool.h"
 #include "hook/real_functions.h"
@@ -133,7 +135,7 @@ constinit cohook::hook::RealFunction<GetnameinfoFn> real_getnameinfo{"getnameinf
 
 }  // namespace
 
-COHOOK_INTERPOSE int getaddrinfo(const char* node, const char* service, const addrinfo* hints, addrinfo** result) {
+COHOOK_TRACED_HOOK(int, getaddrinfo, (const char* node, const char* service, const addrinfo* hints, addrinfo** result), (node, service, hints, result), cohook::trace::trace_getaddrinfo) {
   if (cooperating_coroutine() == nullptr) return real_functions.getaddrinfo(node, service, hints, result);
   struct Call {
     const char* node;
@@ -211,8 +213,7 @@ COHOOK_INTERPOSE hostent* gethostbyaddr(const void* address, socklen_t length, i
                            });
 }
 
-COHOOK_INTERPOSE int getnameinfo(const sockaddr* address, socklen_t length, char* host, socklen_t host_size,
-                                 char* service, socklen_t service_size, int flags) {
+COHOOK_TRACED_HOOK(int, getnameinfo, (const sockaddr* address, socklen_t length, char* host, socklen_t host_size, char* service, socklen_t service_size, int flags), (address, length, host, host_size, service, service_size, flags), cohook::trace::trace_getnameinfo) {
   if (cooperating_coroutine() == nullptr) {
     return real_getnameinfo(address, length, host, host_size, service, service_size, flags);
   }

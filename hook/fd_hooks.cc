@@ -19,6 +19,8 @@
 
 #include "hook/fd_table.h"
 #include "hook/interpose.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
 #include "poller/poller.h"
@@ -41,7 +43,7 @@ void adopt_duplicate(int fd, int new_fd) {
   FdTable::instance().copy(fd, new_fd);
 }
 
-int fcntl_hooked(int fd, int command, void* argument) {
+int fcntl_untraced(int fd, int command, void* argument) {
   if (command == F_DUPFD || command == F_DUPFD_CLOEXEC) {
     int new_fd = real_functions.fcntl(fd, command, static_cast<int>(reinterpret_cast<std::intptr_t>(argument)));
     if (new_fd >= 0) adopt_duplicate(fd, new_fd);
@@ -52,15 +54,20 @@ int fcntl_hooked(int fd, int command, void* argument) {
   return real_functions.fcntl(fd, command, argument);
 }
 
+int fcntl_hooked(int fd, int command, void* argument) {
+  if (cohook::trace::tracing()) [[unlikely]] return cohook::trace::trace_fcntl(fcntl_untraced, fd, command, argument);
+  return fcntl_untraced(fd, command, argument);
+}
+
 }  // namespace
 
-COHOOK_INTERPOSE int socket(int domain, int type, int protocol) {
+COHOOK_TRACED_HOOK(int, socket, (int domain, int type, int protocol), (domain, type, protocol), cohook::trace::trace_socket) {
   int fd = real_functions.socket(domain, type, protocol);
   if (fd >= 0) adopt_new_fd(fd, FdKind::kSocket);
   return fd;
 }
 
-COHOOK_INTERPOSE int socketpair(int domain, int type, int protocol, int fds[2]) {
+COHOOK_TRACED_HOOK(int, socketpair, (int domain, int type, int protocol, int* fds), (domain, type, protocol, fds), cohook::trace::trace_socketpair) {
   int result = real_functions.socketpair(domain, type, protocol, fds);
   if (result == 0) {
     adopt_new_fd(fds[0], FdKind::kSocket);
@@ -69,7 +76,7 @@ COHOOK_INTERPOSE int socketpair(int domain, int type, int protocol, int fds[2]) 
   return result;
 }
 
-COHOOK_INTERPOSE int pipe2(int fds[2], int flags) {
+COHOOK_TRACED_HOOK(int, pipe2, (int* fds, int flags), (fds, flags), cohook::trace::trace_pipe2) {
   int result = real_functions.pipe2(fds, flags);
   if (result == 0) {
     adopt_new_fd(fds[0], FdKind::kPipe);
@@ -78,7 +85,7 @@ COHOOK_INTERPOSE int pipe2(int fds[2], int flags) {
   return result;
 }
 
-COHOOK_INTERPOSE int pipe(int fds[2]) {
+COHOOK_TRACED_HOOK(int, pipe, (int* fds), (fds), cohook::trace::trace_pipe) {
   int result = real_functions.pipe(fds);
   if (result == 0) {
     adopt_new_fd(fds[0], FdKind::kPipe);
@@ -87,33 +94,33 @@ COHOOK_INTERPOSE int pipe(int fds[2]) {
   return result;
 }
 
-COHOOK_INTERPOSE int eventfd(unsigned initial_value, int flags) {
+COHOOK_TRACED_HOOK(int, eventfd, (unsigned initial_value, int flags), (initial_value, flags), cohook::trace::trace_eventfd) {
   int fd = real_functions.eventfd(initial_value, flags);
   // Anonymous files differ in what they support; classified (fresh) on first use.
   if (fd >= 0) adopt_new_fd(fd, FdKind::kUnknown);
   return fd;
 }
 
-COHOOK_INTERPOSE int dup(int fd) {
+COHOOK_TRACED_HOOK(int, dup, (int fd), (fd), cohook::trace::trace_dup) {
   int new_fd = real_functions.dup(fd);
   if (new_fd >= 0) adopt_duplicate(fd, new_fd);
   return new_fd;
 }
 
-COHOOK_INTERPOSE int dup2(int fd, int new_fd) {
+COHOOK_TRACED_HOOK(int, dup2, (int fd, int new_fd), (fd, new_fd), cohook::trace::trace_dup2) {
   int result = real_functions.dup2(fd, new_fd);
   // dup2(fd, fd) changes nothing; otherwise new_fd's old file was closed and replaced.
   if (result >= 0 && fd != new_fd) adopt_duplicate(fd, result);
   return result;
 }
 
-COHOOK_INTERPOSE int dup3(int fd, int new_fd, int flags) {
+COHOOK_TRACED_HOOK(int, dup3, (int fd, int new_fd, int flags), (fd, new_fd, flags), cohook::trace::trace_dup3) {
   int result = real_functions.dup3(fd, new_fd, flags);
   if (result >= 0) adopt_duplicate(fd, result);
   return result;
 }
 
-COHOOK_INTERPOSE int close(int fd) {
+COHOOK_TRACED_HOOK(int, close, (int fd), (fd), cohook::trace::trace_close) {
   // Before the real close, while the number still names this file: once closed, another thread
   // may get the same number for a new file at any moment.
   cohook::poller::Poller::forget_fd(fd);
@@ -134,7 +141,7 @@ COHOOK_INTERPOSE int fclose(FILE* stream) {
   return real_functions.fclose(stream);
 }
 
-COHOOK_INTERPOSE int shutdown(int fd, int how) {
+COHOOK_TRACED_HOOK(int, shutdown, (int fd, int how), (fd, how), cohook::trace::trace_shutdown) {
   // Waiters need no help: shutdown makes the socket readable/writable (EOF, EPIPE), which wakes
   // them through epoll.
   return real_functions.shutdown(fd, how);

@@ -26,6 +26,8 @@
 
 #include "hook/blocking_call.h"
 #include "hook/interpose.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/nonblocking_window.h"
 #include "hook/real_functions.h"
@@ -149,24 +151,24 @@ template <class RealCall>
 
 }  // namespace
 
-COHOOK_INTERPOSE ssize_t read(int fd, void* buffer, size_t size) {
+COHOOK_TRACED_HOOK(ssize_t, read, (int fd, void* buffer, size_t size), (fd, buffer, size), cohook::trace::trace_read) {
   if (cooperating_coroutine() == nullptr || size > SSIZE_MAX) [[likely]] return real_functions.read(fd, buffer, size);
   iovec io{buffer, size};
   return read_in_coroutine(fd, &io, 1, "read", [=] { return real_functions.read(fd, buffer, size); });
 }
 
-COHOOK_INTERPOSE ssize_t readv(int fd, const iovec* iov, int count) {
+COHOOK_TRACED_HOOK(ssize_t, readv, (int fd, const iovec* iov, int count), (fd, iov, count), cohook::trace::trace_readv) {
   if (cooperating_coroutine() == nullptr) [[likely]] return real_functions.readv(fd, iov, count);
   return read_in_coroutine(fd, iov, count, "readv", [=] { return real_functions.readv(fd, iov, count); });
 }
 
-COHOOK_INTERPOSE ssize_t write(int fd, const void* buffer, size_t size) {
+COHOOK_TRACED_HOOK(ssize_t, write, (int fd, const void* buffer, size_t size), (fd, buffer, size), cohook::trace::trace_write) {
   if (cooperating_coroutine() == nullptr || size > SSIZE_MAX) [[likely]] return real_functions.write(fd, buffer, size);
   iovec io{const_cast<void*>(buffer), size};
   return write_in_coroutine(fd, &io, 1, "write");
 }
 
-COHOOK_INTERPOSE ssize_t writev(int fd, const iovec* iov, int count) {
+COHOOK_TRACED_HOOK(ssize_t, writev, (int fd, const iovec* iov, int count), (fd, iov, count), cohook::trace::trace_writev) {
   // count <= 0 and oversized arrays: the kernel's EINVAL (or 0), unchanged.
   if (cooperating_coroutine() == nullptr || count <= 0 || count > IOV_MAX) [[likely]] {
     return real_functions.writev(fd, iov, count);
@@ -174,7 +176,7 @@ COHOOK_INTERPOSE ssize_t writev(int fd, const iovec* iov, int count) {
   return write_in_coroutine(fd, iov, count, "writev");
 }
 
-COHOOK_INTERPOSE ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+COHOOK_TRACED_HOOK(ssize_t, sendfile, (int out_fd, int in_fd, off_t* offset, size_t count), (out_fd, in_fd, offset, count), cohook::trace::trace_sendfile) {
   if (cooperating_coroutine() == nullptr) [[likely]] return real_functions.sendfile(out_fd, in_fd, offset, count);
   if (!cohook::hook::is_pollable(FdTable::instance().kind(out_fd))) {
     return real_functions.sendfile(out_fd, in_fd, offset, count);

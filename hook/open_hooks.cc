@@ -23,6 +23,8 @@
 
 #include "hook/fd_table.h"
 #include "hook/interpose.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/offload_pool.h"
 #include "hook/real_functions.h"
@@ -94,12 +96,18 @@ int open_fifo_for_reading(int directory, const char* path, int flags, mode_t mod
   return job.result;
 }
 
-int open_hooked(int directory, const char* path, int flags, mode_t mode) {
+int open_untraced(int directory, const char* path, int flags, mode_t mode) {
   if (cooperating_coroutine() == nullptr || !may_block_on_fifo(directory, path, flags)) [[likely]] {
     return adopt_opened(real_functions.openat(directory, path, flags, mode));
   }
   if ((flags & O_ACCMODE) == O_WRONLY) return adopt_opened(open_fifo_for_writing(directory, path, flags, mode));
   return adopt_opened(open_fifo_for_reading(directory, path, flags, mode));
+}
+
+// Every open form is traced as the openat system call glibc makes for it.
+int open_hooked(int directory, const char* path, int flags, mode_t mode) {
+  if (cohook::trace::tracing()) [[unlikely]] return cohook::trace::trace_openat(open_untraced, directory, path, flags, mode);
+  return open_untraced(directory, path, flags, mode);
 }
 
 // glibc's own fortified open, for the calls it fails (it prints its message and aborts).

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "hook/interpose.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
 #include "hook/signal_hooks.h"
@@ -138,13 +140,13 @@ int epoll_wait_in_coroutine(int epoll_fd, epoll_event* events, int max_events, i
 
 }  // namespace
 
-COHOOK_INTERPOSE int poll(pollfd* fds, nfds_t count, int timeout_ms) {
+COHOOK_TRACED_HOOK(int, poll, (pollfd* fds, nfds_t count, int timeout_ms), (fds, count, timeout_ms), cohook::trace::trace_poll) {
   if (timeout_ms == 0 || cooperating_coroutine() == nullptr) return real_functions.poll(fds, count, timeout_ms);
   cohook::InterruptibleCall interruptible(/*restartable=*/false);
   return Scheduler::poll_fds(fds, count, deadline_from_ms(timeout_ms));
 }
 
-COHOOK_INTERPOSE int ppoll(pollfd* fds, nfds_t count, const timespec* timeout, const sigset_t* mask) {
+COHOOK_TRACED_HOOK(int, ppoll, (pollfd* fds, nfds_t count, const timespec* timeout, const sigset_t* mask), (fds, count, timeout, mask), cohook::trace::trace_ppoll) {
   if (is_zero(timeout) || !is_valid(timeout) || cooperating_coroutine() == nullptr) {
     return real_functions.ppoll(fds, count, timeout, mask);
   }
@@ -152,7 +154,7 @@ COHOOK_INTERPOSE int ppoll(pollfd* fds, nfds_t count, const timespec* timeout, c
   return Scheduler::poll_fds(fds, count, deadline_from_timespec(timeout));
 }
 
-COHOOK_INTERPOSE int select(int count, fd_set* readable, fd_set* writable, fd_set* exceptional, timeval* timeout) {
+COHOOK_TRACED_HOOK(int, select, (int count, fd_set* readable, fd_set* writable, fd_set* exceptional, timeval* timeout), (count, readable, writable, exceptional, timeout), cohook::trace::trace_select) {
   bool zero = timeout != nullptr && timeout->tv_sec == 0 && timeout->tv_usec == 0;
   bool invalid = count < 0 || (timeout != nullptr && (timeout->tv_sec < 0 || timeout->tv_usec < 0));
   if (zero || invalid || cooperating_coroutine() == nullptr) {
@@ -178,8 +180,7 @@ COHOOK_INTERPOSE int select(int count, fd_set* readable, fd_set* writable, fd_se
   return result;
 }
 
-COHOOK_INTERPOSE int pselect(int count, fd_set* readable, fd_set* writable, fd_set* exceptional,
-                             const timespec* timeout, const sigset_t* mask) {
+COHOOK_TRACED_HOOK(int, pselect, (int count, fd_set* readable, fd_set* writable, fd_set* exceptional, const timespec* timeout, const sigset_t* mask), (count, readable, writable, exceptional, timeout, mask), cohook::trace::trace_pselect) {
   if (count < 0 || is_zero(timeout) || !is_valid(timeout) || cooperating_coroutine() == nullptr) {
     return real_functions.pselect(count, readable, writable, exceptional, timeout, mask);
   }
@@ -187,7 +188,7 @@ COHOOK_INTERPOSE int pselect(int count, fd_set* readable, fd_set* writable, fd_s
   return select_in_coroutine(count, readable, writable, exceptional, deadline_from_timespec(timeout));
 }
 
-COHOOK_INTERPOSE int epoll_wait(int epoll_fd, epoll_event* events, int max_events, int timeout_ms) {
+COHOOK_TRACED_HOOK(int, epoll_wait, (int epoll_fd, epoll_event* events, int max_events, int timeout_ms), (epoll_fd, events, max_events, timeout_ms), cohook::trace::trace_epoll_wait) {
   if (timeout_ms == 0 || max_events <= 0 || cooperating_coroutine() == nullptr) {
     return real_functions.epoll_wait(epoll_fd, events, max_events, timeout_ms);
   }
@@ -195,8 +196,7 @@ COHOOK_INTERPOSE int epoll_wait(int epoll_fd, epoll_event* events, int max_event
   return epoll_wait_in_coroutine(epoll_fd, events, max_events, timeout_ms);
 }
 
-COHOOK_INTERPOSE int epoll_pwait(int epoll_fd, epoll_event* events, int max_events, int timeout_ms,
-                                 const sigset_t* mask) {
+COHOOK_TRACED_HOOK(int, epoll_pwait, (int epoll_fd, epoll_event* events, int max_events, int timeout_ms, const sigset_t* mask), (epoll_fd, events, max_events, timeout_ms, mask), cohook::trace::trace_epoll_pwait) {
   if (timeout_ms == 0 || max_events <= 0 || cooperating_coroutine() == nullptr) {
     return real_functions.epoll_pwait(epoll_fd, events, max_events, timeout_ms, mask);
   }

@@ -30,6 +30,8 @@
 
 #include "hook/child_wait.h"
 #include "hook/interpose.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
 
@@ -268,7 +270,7 @@ pid_t take_stream(FILE* stream) {
 
 }  // namespace
 
-COHOOK_INTERPOSE pid_t waitpid(pid_t pid, int* status, int options) {
+COHOOK_TRACED_HOOK(pid_t, waitpid, (pid_t pid, int* status, int options), (pid, status, options), cohook::trace::trace_waitpid) {
   if ((options & WNOHANG) || cooperating_coroutine() == nullptr) return real_waitpid(pid, status, options);
   ChildWait wait;
   wait.pid = pid;
@@ -281,7 +283,7 @@ COHOOK_INTERPOSE pid_t wait(int* status) {
   return waitpid(-1, status, 0);
 }
 
-COHOOK_INTERPOSE pid_t wait4(pid_t pid, int* status, int options, rusage* usage) {
+COHOOK_TRACED_HOOK(pid_t, wait4, (pid_t pid, int* status, int options, rusage* usage), (pid, status, options, usage), cohook::trace::trace_wait4) {
   if ((options & WNOHANG) || cooperating_coroutine() == nullptr) return real_wait4(pid, status, options, usage);
   return wait4_in_coroutine(pid, status, options, usage, true);
 }
@@ -290,7 +292,7 @@ COHOOK_INTERPOSE pid_t wait3(int* status, int options, rusage* usage) {
   return wait4(-1, status, options, usage);
 }
 
-COHOOK_INTERPOSE int waitid(idtype_t type, id_t id, siginfo_t* info, int options) {
+COHOOK_TRACED_HOOK(int, waitid, (idtype_t type, id_t id, siginfo_t* info, int options), (type, id, info, options), cohook::trace::trace_waitid) {
   if ((options & WNOHANG) || cooperating_coroutine() == nullptr) return real_waitid(type, id, info, options);
   ChildWait wait;
   if (type == P_PID) wait.pid = static_cast<pid_t>(id);

@@ -23,6 +23,8 @@
 #include <atomic>
 
 #include "hook/interpose.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
 #include "sched/scheduler.h"
@@ -235,7 +237,7 @@ using cohook::hook::g_interrupting;
 using cohook::hook::install;
 using cohook::hook::install_simple;
 
-COHOOK_INTERPOSE int sigaction(int signal, const struct sigaction* action, struct sigaction* old_action) {
+COHOOK_TRACED_HOOK(int, sigaction, (int signal, const struct sigaction* action, struct sigaction* old_action), (signal, action, old_action), cohook::trace::trace_sigaction) {
   return install(signal, action, old_action);
 }
 

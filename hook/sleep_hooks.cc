@@ -15,6 +15,8 @@
 #include <optional>
 
 #include "hook/interpose.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
 #include "sched/scheduler.h"
@@ -60,7 +62,7 @@ bool clock_is_supported(clockid_t clock) {
 
 }  // namespace
 
-COHOOK_INTERPOSE unsigned sleep(unsigned seconds) {
+COHOOK_TRACED_HOOK(unsigned, sleep, (unsigned seconds), (seconds), cohook::trace::trace_sleep) {
   if (cooperating_coroutine() == nullptr) return real_functions.sleep(seconds);
   int saved_errno = errno;
   auto left = park_for(std::chrono::seconds(seconds));
@@ -72,7 +74,7 @@ COHOOK_INTERPOSE unsigned sleep(unsigned seconds) {
   return static_cast<unsigned>(std::chrono::duration_cast<std::chrono::seconds>(*left).count());
 }
 
-COHOOK_INTERPOSE int usleep(useconds_t microseconds) {
+COHOOK_TRACED_HOOK(int, usleep, (useconds_t microseconds), (microseconds), cohook::trace::trace_usleep) {
   if (cooperating_coroutine() == nullptr) return real_functions.usleep(microseconds);
   if (park_for(std::chrono::microseconds(microseconds))) {
     errno = EINTR;
@@ -81,7 +83,7 @@ COHOOK_INTERPOSE int usleep(useconds_t microseconds) {
   return 0;
 }
 
-COHOOK_INTERPOSE int nanosleep(const timespec* duration, timespec* remaining) {
+COHOOK_TRACED_HOOK(int, nanosleep, (const timespec* duration, timespec* remaining), (duration, remaining), cohook::trace::trace_nanosleep) {
   if (duration == nullptr || !is_valid(*duration) || cooperating_coroutine() == nullptr) {
     return real_functions.nanosleep(duration, remaining);  // also its EFAULT/EINVAL
   }
@@ -93,7 +95,7 @@ COHOOK_INTERPOSE int nanosleep(const timespec* duration, timespec* remaining) {
   return 0;
 }
 
-COHOOK_INTERPOSE int clock_nanosleep(clockid_t clock, int flags, const timespec* request, timespec* remaining) {
+COHOOK_TRACED_HOOK(int, clock_nanosleep, (clockid_t clock, int flags, const timespec* request, timespec* remaining), (clock, flags, request, remaining), cohook::trace::trace_clock_nanosleep) {
   if (request == nullptr || !is_valid(*request) || !clock_is_supported(clock) || cooperating_coroutine() == nullptr) {
     return real_functions.clock_nanosleep(clock, flags, request, remaining);
   }

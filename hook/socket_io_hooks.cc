@@ -16,6 +16,8 @@
 
 #include "hook/blocking_call.h"
 #include "hook/interpose.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
 #include "sched/scheduler.h"
@@ -97,7 +99,7 @@ ssize_t send_message_in_coroutine(int fd, const msghdr* message, int flags, cons
 
 }  // namespace
 
-COHOOK_INTERPOSE ssize_t recv(int fd, void* buffer, size_t size, int flags) {
+COHOOK_TRACED_HOOK(ssize_t, recv, (int fd, void* buffer, size_t size, int flags), (fd, buffer, size, flags), cohook::trace::trace_recv) {
   if (cooperating_coroutine() == nullptr || (flags & MSG_DONTWAIT)) [[likely]] {
     return real_functions.recv(fd, buffer, size, flags);
   }
@@ -106,8 +108,7 @@ COHOOK_INTERPOSE ssize_t recv(int fd, void* buffer, size_t size, int flags) {
   });
 }
 
-COHOOK_INTERPOSE ssize_t recvfrom(int fd, void* buffer, size_t size, int flags, sockaddr* address,
-                                  socklen_t* length) {
+COHOOK_TRACED_HOOK(ssize_t, recvfrom, (int fd, void* buffer, size_t size, int flags, sockaddr* address, socklen_t* length), (fd, buffer, size, flags, address, length), cohook::trace::trace_recvfrom) {
   if (cooperating_coroutine() == nullptr || (flags & MSG_DONTWAIT)) [[likely]] {
     return real_functions.recvfrom(fd, buffer, size, flags, address, length);
   }
@@ -117,7 +118,7 @@ COHOOK_INTERPOSE ssize_t recvfrom(int fd, void* buffer, size_t size, int flags, 
   });
 }
 
-COHOOK_INTERPOSE ssize_t recvmsg(int fd, msghdr* message, int flags) {
+COHOOK_TRACED_HOOK(ssize_t, recvmsg, (int fd, msghdr* message, int flags), (fd, message, flags), cohook::trace::trace_recvmsg) {
   if (cooperating_coroutine() == nullptr || (flags & MSG_DONTWAIT) || message == nullptr) [[likely]] {
     return real_functions.recvmsg(fd, message, flags);
   }
@@ -134,7 +135,7 @@ COHOOK_INTERPOSE ssize_t recvmsg(int fd, msghdr* message, int flags) {
   });
 }
 
-COHOOK_INTERPOSE int recvmmsg(int fd, mmsghdr* vector, unsigned int length, int flags, timespec* timeout) {
+COHOOK_TRACED_HOOK(int, recvmmsg, (int fd, mmsghdr* vector, unsigned int length, int flags, timespec* timeout), (fd, vector, length, flags, timeout), cohook::trace::trace_recvmmsg) {
   if (cooperating_coroutine() == nullptr || (flags & MSG_DONTWAIT) || length == 0) [[likely]] {
     return real_functions.recvmmsg(fd, vector, length, flags, timeout);
   }
@@ -174,7 +175,7 @@ COHOOK_INTERPOSE int recvmmsg(int fd, mmsghdr* vector, unsigned int length, int 
   return static_cast<int>(done);
 }
 
-COHOOK_INTERPOSE ssize_t send(int fd, const void* buffer, size_t size, int flags) {
+COHOOK_TRACED_HOOK(ssize_t, send, (int fd, const void* buffer, size_t size, int flags), (fd, buffer, size, flags), cohook::trace::trace_send) {
   if (cooperating_coroutine() == nullptr || (flags & MSG_DONTWAIT)) [[likely]] {
     return real_functions.send(fd, buffer, size, flags);
   }
@@ -184,8 +185,7 @@ COHOOK_INTERPOSE ssize_t send(int fd, const void* buffer, size_t size, int flags
   });
 }
 
-COHOOK_INTERPOSE ssize_t sendto(int fd, const void* buffer, size_t size, int flags, const sockaddr* address,
-                                socklen_t length) {
+COHOOK_TRACED_HOOK(ssize_t, sendto, (int fd, const void* buffer, size_t size, int flags, const sockaddr* address, socklen_t length), (fd, buffer, size, flags, address, length), cohook::trace::trace_sendto) {
   if (cooperating_coroutine() == nullptr || (flags & MSG_DONTWAIT)) [[likely]] {
     return real_functions.sendto(fd, buffer, size, flags, address, length);
   }
@@ -196,7 +196,7 @@ COHOOK_INTERPOSE ssize_t sendto(int fd, const void* buffer, size_t size, int fla
   });
 }
 
-COHOOK_INTERPOSE ssize_t sendmsg(int fd, const msghdr* message, int flags) {
+COHOOK_TRACED_HOOK(ssize_t, sendmsg, (int fd, const msghdr* message, int flags), (fd, message, flags), cohook::trace::trace_sendmsg) {
   if (cooperating_coroutine() == nullptr || (flags & MSG_DONTWAIT) || message == nullptr ||
       message->msg_iovlen == 0) [[likely]] {
     return real_functions.sendmsg(fd, message, flags);
@@ -204,7 +204,7 @@ COHOOK_INTERPOSE ssize_t sendmsg(int fd, const msghdr* message, int flags) {
   return send_message_in_coroutine(fd, message, flags, "sendmsg");
 }
 
-COHOOK_INTERPOSE int sendmmsg(int fd, mmsghdr* vector, unsigned int length, int flags) {
+COHOOK_TRACED_HOOK(int, sendmmsg, (int fd, mmsghdr* vector, unsigned int length, int flags), (fd, vector, length, flags), cohook::trace::trace_sendmmsg) {
   if (cooperating_coroutine() == nullptr || (flags & MSG_DONTWAIT) || length == 0) [[likely]] {
     return real_functions.sendmmsg(fd, vector, length, flags);
   }

@@ -121,6 +121,24 @@ bool Scheduler::cancel_park(std::uint64_t ticket) {
   return self->armed_ticket_.compare_exchange_strong(expected, 0, std::memory_order_acq_rel);
 }
 
+namespace {
+const Scheduler::ParkObserver* g_park_observer = nullptr;
+
+// Switches the running coroutine out, telling the observer (if any) on both sides.
+void switch_out_observed(Coroutine* self, void (*switch_out)(Coroutine*)) {
+  const Scheduler::ParkObserver* observer = g_park_observer;
+  if (observer == nullptr) [[likely]] {
+    switch_out(self);
+    return;
+  }
+  void* token = observer->before();
+  switch_out(self);
+  observer->after(token);
+}
+}  // namespace
+
+void Scheduler::set_park_observer(const ParkObserver* observer) { g_park_observer = observer; }
+
 WakeReason Scheduler::park_until(std::uint64_t ticket, TimePoint deadline, const char* what) {
   Coroutine* self = running_coroutine("park_until");
   check_no_real_lock_held(what);
@@ -144,7 +162,7 @@ WakeReason Scheduler::park_until(std::uint64_t ticket, TimePoint deadline, const
   self->parked_since_ms_ = diag::park_clock_ms();
   if (self->armed_ticket_.load(std::memory_order_acquire) == ticket)
     self->state_.store(CoroutineState::kParked, std::memory_order_relaxed);
-  self->switch_to_resumer();
+  switch_out_observed(self, [](Coroutine* c) { c->switch_to_resumer(); });
   if (timer.queued()) home->timers_.cancel(&timer);
   self->wait_what_ = nullptr;
   self->wait_fd_ = -1;
@@ -168,7 +186,7 @@ void Scheduler::yield() {
     return;
   }
   self->home_->make_ready(self);
-  self->switch_to_resumer();
+  switch_out_observed(self, [](Coroutine* c) { c->switch_to_resumer(); });
 }
 
 WakeReason Scheduler::sleep_until(TimePoint deadline) {

@@ -63,6 +63,15 @@ class Scheduler {
   static bool unpark(Coroutine* coroutine, std::uint64_t ticket, WakeReason reason = WakeReason::kUnparked);
   // To the back of the ready queue (a no-op outside a coroutine).
   static void yield();
+  // Who wants to know when the running coroutine switches out in park_until or yield (the hook
+  // layer's tracer, to time parked calls; sched knows nothing of it): before() runs just before
+  // the switch, on the coroutine's stack, and what it returns is handed to after() when the
+  // coroutine runs again. Set once, before any coroutine parks; nullptr (the default): none.
+  struct ParkObserver {
+    void* (*before)();
+    void (*after)(void* token);
+  };
+  static void set_park_observer(const ParkObserver* observer);
   // Parks until the deadline (blocks the thread outside a coroutine). Returns kTimeout.
   static WakeReason sleep_until(TimePoint deadline);
   // Parks until fd is ready for `interest` (poller::kReadable/kWritable), an error or hang-up

@@ -4,7 +4,8 @@
 set -eu
 packages=(g++ make libabsl-dev libunwind-dev libgtest-dev libgmock-dev libbenchmark-dev valgrind
           g++-aarch64-linux-gnu qemu-user pkg-config procps iproute2 libboost-context-dev
-          libcurl4-openssl-dev libhiredis-dev libssl-dev redis-server)
+          libcurl4-openssl-dev libhiredis-dev libssl-dev redis-server
+          strace python3 bc)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

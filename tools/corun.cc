@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "sched/config_parse.h"
+#include "tools/common/preload_env.h"
 
 namespace {
 
@@ -60,30 +60,6 @@ See "Running unmodified programs: corun" in cohook's README for what green threa
   std::exit(2);
 }
 
-// The same forms libcohook.so accepts for COHOOK_THREADS and COHOOK_STACK_SIZE.
-bool parse_threads(const char* text, long* value) {
-  int threads = 0;
-  if (!cohook::parse_count(text, 1024, &threads)) return false;
-  *value = threads;
-  return true;
-}
-
-bool parse_size(const char* text) {
-  std::size_t bytes = 0;
-  return cohook::parse_size(text, &bytes) && bytes >= (std::size_t{16} << 10) && bytes <= (std::size_t{1} << 30);
-}
-
-std::string find_library() {
-  char self[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "";
-  self[n] = '\0';
-  std::string dir(self);
-  dir.erase(dir.rfind('/'));  // .../bin
-  std::string candidate = dir.substr(0, dir.rfind('/')) + "/lib/libcohook.so";
-  return ::access(candidate.c_str(), R_OK) == 0 ? candidate : "";
-}
-
 // Value of "--flag=value" or "--flag value"; advances i past what it used.
 const char* flag_value(int argc, char** argv, int& i, std::string_view flag) {
   std::string_view arg(argv[i]);
@@ -118,12 +94,11 @@ int main(int argc, char** argv) {
       native = true;
     } else if (is("--threads")) {
       threads = flag_value(argc, argv, i, "--threads");
-      long value;
-      if (!parse_threads(threads, &value)) usage_error(std::string("--threads ") + threads + ": expected a whole number from 1 to 1024");
+      if (!cohook::tools::parse_threads_flag(threads)) usage_error(std::string("--threads ") + threads + ": " + cohook::tools::kThreadsForm);
     } else if (is("--stack-size")) {
       stack_size = flag_value(argc, argv, i, "--stack-size");
-      if (!parse_size(stack_size))
-        usage_error(std::string("--stack-size ") + stack_size + ": expected a size from 16K to 1G: bytes, or a number with K, M or G (e.g. 256K)");
+      if (!cohook::tools::parse_stack_size_flag(stack_size))
+        usage_error(std::string("--stack-size ") + stack_size + ": " + cohook::tools::kStackSizeForm);
     } else if (arg.size() > 1 && arg[0] == '-') {
       usage_error("unknown flag " + std::string(arg));
     } else {
@@ -133,20 +108,12 @@ int main(int argc, char** argv) {
   if (i >= argc) usage_error("no PROGRAM to run");
   if (native && threads != nullptr) usage_error("--threads sets green scheduler threads; it has no effect with --native-threads");
 
-  std::string library = find_library();
+  std::string library = cohook::tools::find_cohook_library();
   if (library.empty()) {
     std::fprintf(stderr, "corun: cannot find libcohook.so in ../lib next to this corun (build it with make, or make install)\n");
     return 2;
   }
-  std::string preload = library;
-  if (const char* existing = std::getenv("LD_PRELOAD"); existing != nullptr && *existing != '\0') {
-    if (std::string_view(existing).find(library) != std::string_view::npos) preload = existing;
-    else preload += std::string(" ") + existing;
-  }
-  ::setenv("LD_PRELOAD", preload.c_str(), 1);
-  ::setenv("COHOOK_MODE", native ? "native" : "green", 1);
-  if (threads != nullptr) ::setenv("COHOOK_THREADS", threads, 1);
-  if (stack_size != nullptr) ::setenv("COHOOK_STACK_SIZE", stack_size, 1);
+  cohook::tools::set_preload_environment(library, {native, threads, stack_size});
 
   ::execvp(argv[i], argv + i);
   int error = errno;
