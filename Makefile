@@ -139,7 +139,10 @@ $(STATIC_LIB): $(STATIC_LIB_OBJS)
 # for green threads (green/internal_calls.cc says why): each name here gets -Wl,--wrap.
 COHOOK_WRAPPED := pthread_create pthread_getattr_np pthread_getspecific pthread_setspecific pthread_mutex_lock \
   pthread_mutex_unlock pthread_once pthread_self sched_yield pthread_sigmask sigprocmask
-$(SHARED_REAL): $(LIB_OBJS)
+# hook/real_lock_count.cc counts real locks for programs linked with the archive; in the shared
+# library, green/ interposes the same names and counts them itself.
+SHARED_LIB_OBJS := $(filter-out $(OUT)/obj/hook/real_lock_count.cc.o,$(LIB_OBJS))
+$(SHARED_REAL): $(SHARED_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CXX) -shared -Wl,-soname,libcohook.so.$(SOVERSION) -o $@ $^ $(LDFLAGS_FLAVOUR) $(LIB_LDLIBS) \
 	  $(patsubst %,-Wl$(comma)--wrap=%,$(COHOOK_WRAPPED)) -Wl,-z,now -Wl,-z,relro

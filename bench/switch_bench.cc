@@ -14,6 +14,7 @@
 //   make bench BENCH_ARGS='--benchmark_repetitions=5 --benchmark_report_aggregates_only=true'
 
 #include <benchmark/benchmark.h>
+#include <dlfcn.h>
 #include <ucontext.h>
 
 #include <atomic>
@@ -316,7 +317,8 @@ void print_summary(const MedianReporter& r) {
 // Benchmark and exits, for valgrind --tool=callgrind: the difference between the totals for N
 // and for 0 round trips, divided by N, is the instructions per round trip (callgrind's inclusive
 // per-function costs are unreliable across stack switches, its totals are not). VARIANT is
-// fiber, raw, libco (co_resume + co_yield_ct), swapcontext or fcontext.
+// fiber, raw, libco (co_resume + co_yield_ct), swapcontext or fcontext; mutex and mutex_uncounted
+// (lock/unlock pairs, see lock_pairs) count the real-lock interposers' cost the same way.
 
 __attribute__((noinline)) void round_trips_fiber(long n) {
   FiberEcho<> echo(kStackSize);
@@ -383,6 +385,25 @@ __attribute__((noinline)) void round_trips_libco(long n) {
   co_release(co);
 }
 
+// What counting real locks costs (hook/real_lock_count.cc, linked into this binary from
+// libcohook.a): N std::mutex lock/unlock pairs through the counting interposers ("mutex"), or
+// straight to libc's definitions, which the interposers forward to ("mutex_uncounted").
+
+__attribute__((noinline)) void lock_pairs(long n, bool counted) {
+  static std::mutex lock;
+  auto real_lock = reinterpret_cast<int (*)(pthread_mutex_t*)>(dlsym(RTLD_NEXT, "pthread_mutex_lock"));
+  auto real_unlock = reinterpret_cast<int (*)(pthread_mutex_t*)>(dlsym(RTLD_NEXT, "pthread_mutex_unlock"));
+  for (long i = 0; i < n; ++i) {
+    if (counted) {
+      lock.lock();
+      lock.unlock();
+    } else {
+      real_lock(lock.native_handle());
+      real_unlock(lock.native_handle());
+    }
+  }
+}
+
 // Returns the exit status, or -1 if the flag is absent.
 int round_trips_only(int argc, char** argv) {
   const std::string flag = "--round_trips_only=";
@@ -397,12 +418,15 @@ int round_trips_only(int argc, char** argv) {
     else if (variant == "raw") round_trips_raw(n);
     else if (variant == "libco") round_trips_libco(n);
     else if (variant == "swapcontext") round_trips_swapcontext(n);
+    else if (variant == "mutex") lock_pairs(n, true);
+    else if (variant == "mutex_uncounted") lock_pairs(n, false);
 #if COHOOK_BENCH_HAVE_FCONTEXT
     else if (variant == "fcontext") round_trips_fcontext(n);
 #endif
     else {
-      std::fprintf(stderr, "switch_bench: unknown variant '%s' (fiber, raw, libco, swapcontext%s)\n", variant.c_str(),
-                   COHOOK_BENCH_HAVE_FCONTEXT ? ", fcontext" : "");
+      std::fprintf(stderr,
+                   "switch_bench: unknown variant '%s' (fiber, raw, libco, swapcontext, mutex, mutex_uncounted%s)\n",
+                   variant.c_str(), COHOOK_BENCH_HAVE_FCONTEXT ? ", fcontext" : "");
       return 2;
     }
     std::printf("%s: %ld round trips\n", variant.c_str(), n);

@@ -77,8 +77,8 @@ Fiber::Fiber(ThreadTag) {
 #endif
 }
 
-Fiber::Fiber(const StackSpan& stack, EntryFn entry, void* data) : stack_(stack), entry_(entry), entry_data_(data) {
-  ctx_ = make_context(stack.low, stack.size, &Fiber::start, this);
+Fiber::Fiber(const StackSpan& stack, EntryFn entry, void* data) : stack_(stack) {
+  ctx_ = first_frame(stack.low, stack.size, entry, data);
   valgrind_id_ = VALGRIND_STACK_REGISTER(stack.low, stack.high());
 #if COHOOK_TSAN
   tsan_fiber_ = __tsan_create_fiber(0);
@@ -86,12 +86,11 @@ Fiber::Fiber(const StackSpan& stack, EntryFn entry, void* data) : stack_(stack),
 #endif
 }
 
-Fiber::Fiber(SharedStack& shared, EntryFn entry, void* data)
-    : stack_(shared.span()), entry_(entry), entry_data_(data), shared_(&shared) {
+Fiber::Fiber(SharedStack& shared, EntryFn entry, void* data) : stack_(shared.span()), shared_(&shared) {
   // The shared stack may be occupied now, so the first frame is built aside and kept as this
   // fiber's image; it holds no pointers into itself, so it can be placed at the stack's top later.
   alignas(16) char scratch[256];
-  Context c = make_context(scratch, sizeof scratch, &Fiber::start, this);
+  Context c = first_frame(scratch, sizeof scratch, entry, data);
   image_size_ = static_cast<std::uint32_t>(scratch + sizeof scratch - static_cast<char*>(c.sp));
   image_ = static_cast<char*>(std::malloc(image_size_));
   if (image_ == nullptr) std::abort();
@@ -112,14 +111,24 @@ Fiber::~Fiber() {
 #endif
 }
 
+Context Fiber::first_frame(void* low, std::size_t size, EntryFn entry, void* data) {
+#if COHOOK_ASAN
+  entry_ = entry;
+  entry_data_ = data;
+  return make_context(low, size, &Fiber::start, this);
+#else
+  return make_context(low, size, entry, data);
+#endif
+}
+
+#if COHOOK_ASAN
 void Fiber::start(void* fiber, void* transfer) {
   auto* self = static_cast<Fiber*>(fiber);
-#if COHOOK_ASAN
   __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
-#endif
   self->entry_(self->entry_data_, transfer);
   std::abort();  // unreachable: entry functions leave through exit_to
 }
+#endif
 
 void* Fiber::switch_to_shared_slow(Fiber& next, void* transfer) {
   // We cannot copy over the stack we are standing on: let the copier do it.

@@ -111,20 +111,26 @@ class Fiber {
   void save_image();
   void restore_image();
   static void copier_loop(void* data, void* transfer);
+  // The frame a fresh fiber starts from (see entry_).
+  Context first_frame(void* low, std::size_t size, EntryFn entry, void* data);
+#if COHOOK_ASAN
   static void start(void* fiber, void* transfer);
+#endif
 
   // Laid out small: a million parked coroutines each hold one. The sanitizer fields exist only in
   // the builds that use them.
   Context ctx_;
   StackSpan stack_;
-  EntryFn entry_ = nullptr;
-  void* entry_data_ = nullptr;
   SharedStack* shared_ = nullptr;
   char* image_ = nullptr;  // heap copy of the frames, while not the occupant
   std::uint32_t image_size_ = 0;
   unsigned valgrind_id_ = 0;
 #if COHOOK_ASAN
   void* asan_fake_stack_ = nullptr;
+  // ASan must be told when a fresh fiber first runs, so its entry goes through start(); other
+  // builds start `entry` directly from the initial frame and keep neither field.
+  EntryFn entry_ = nullptr;
+  void* entry_data_ = nullptr;
 #endif
 #if COHOOK_TSAN
   void* tsan_fiber_ = nullptr;

@@ -39,15 +39,19 @@ void routine_body(void* data, BodyOp op) {
   if (op == BodyOp::kRun) run_routine(static_cast<stCoRoutine_t*>(data));
 }
 
-void start_run(stCoRoutine_t* routine) {
+// Out of line: the first resume's setup must leave co_resume's hot path without a stack frame,
+// so that its switch can be a jump (Coroutine::resume_as_last_act).
+[[gnu::noinline]] Coroutine* start_run(stCoRoutine_t* routine) {
   SpawnOptions options;
   options.stack_size = routine->stack_size;
   Coroutine* run =
       Scheduler::this_thread().create(CoroutineBody{&routine_body, routine}, options, routine->shared_stack);
   run->set_hooks_enabled(false);  // libco: hooks stay off until the routine asks for them
   run->set_user_data(routine);
+  run->start_now();  // co_resume switches with resume_as_last_act, which wants a started coroutine
   routine->release_at_end = false;
   routine->run = run;
+  return run;
 }
 
 void drop_run(stCoRoutine_t* routine) {
@@ -125,14 +129,15 @@ int co_create(stCoRoutine_t** co, const stCoRoutineAttr_t* attr, pfn_co_routine_
 
 void co_resume(stCoRoutine_t* co) {
   if (co == nullptr || co->is_main) return;
-  if (co->run == nullptr) {
+  Coroutine* run = co->run;
+  if (__builtin_expect(run == nullptr, 0)) {
     if (co->adopted) return;
-    cohook::libco::start_run(co);
+    run = cohook::libco::start_run(co);
   }
   // Waiting, queued, running (somewhere up our own resume chain) or finished: leave it be.
   // libco would switch into it anyway and corrupt its wait or its caller.
-  if (!cohook::libco::can_be_resumed(co->run->state())) return;
-  co->run->resume();
+  if (!cohook::libco::can_be_resumed(run->state())) return;
+  run->resume_as_last_act();
 }
 
 void co_yield_ct() {

@@ -16,6 +16,7 @@
 #include "green/real_pthread.h"
 #include "hook/interpose.h"
 #include "sched/lock_graph.h"
+#include "sched/real_locks.h"
 #include "sched/wait_list.h"
 
 namespace cohook::green {
@@ -180,13 +181,13 @@ GreenThread* emulating_mutex(pthread_mutex_t* mutex) {
 
 COHOOK_INTERPOSE int pthread_mutex_lock(pthread_mutex_t* mutex) {
   GreenThread* self = emulating_mutex(mutex);
-  if (self == nullptr) return real_pthread.pthread_mutex_lock(mutex);
+  if (self == nullptr) return count_real_lock(real_pthread.pthread_mutex_lock(mutex));
   return lock_green_mutex(as_green_mutex(mutex), self->id, kNoDeadline);
 }
 
 COHOOK_INTERPOSE int pthread_mutex_trylock(pthread_mutex_t* mutex) {
   GreenThread* self = emulating_mutex(mutex);
-  if (self == nullptr) return real_pthread.pthread_mutex_trylock(mutex);
+  if (self == nullptr) return count_real_lock(real_pthread.pthread_mutex_trylock(mutex));
   GreenMutex* m = as_green_mutex(mutex);
   if (mutex_type(m) == PTHREAD_MUTEX_RECURSIVE && is_owner(m, self->id)) return lock_green_mutex(m, self->id, kNoDeadline);
   return try_acquire(m, self->id) ? 0 : EBUSY;
@@ -194,7 +195,7 @@ COHOOK_INTERPOSE int pthread_mutex_trylock(pthread_mutex_t* mutex) {
 
 COHOOK_INTERPOSE int pthread_mutex_clocklock(pthread_mutex_t* mutex, clockid_t clock, const timespec* abstime) {
   GreenThread* self = emulating_mutex(mutex);
-  if (self == nullptr) return real_pthread.pthread_mutex_clocklock(mutex, clock, abstime);
+  if (self == nullptr) return count_real_lock(real_pthread.pthread_mutex_clocklock(mutex, clock, abstime));
   if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
   GreenMutex* m = as_green_mutex(mutex);
   // Like glibc, the time is checked only when the call would wait.
@@ -205,13 +206,13 @@ COHOOK_INTERPOSE int pthread_mutex_clocklock(pthread_mutex_t* mutex, clockid_t c
 }
 
 COHOOK_INTERPOSE int pthread_mutex_timedlock(pthread_mutex_t* mutex, const timespec* abstime) {
-  if (emulating_mutex(mutex) == nullptr) return real_pthread.pthread_mutex_timedlock(mutex, abstime);
+  if (emulating_mutex(mutex) == nullptr) return count_real_lock(real_pthread.pthread_mutex_timedlock(mutex, abstime));
   return pthread_mutex_clocklock(mutex, CLOCK_REALTIME, abstime);
 }
 
 COHOOK_INTERPOSE int pthread_mutex_unlock(pthread_mutex_t* mutex) {
   GreenThread* self = emulating_mutex(mutex);
-  if (self == nullptr) return real_pthread.pthread_mutex_unlock(mutex);
+  if (self == nullptr) return count_real_unlock(real_pthread.pthread_mutex_unlock(mutex));
   return unlock_green_mutex(as_green_mutex(mutex), self->id);
 }
 

@@ -11,6 +11,7 @@
 #include "green/green_thread.h"
 #include "green/real_pthread.h"
 #include "hook/interpose.h"
+#include "sched/real_locks.h"
 #include "sched/wait_list.h"
 
 namespace cohook::green {
@@ -149,58 +150,58 @@ using namespace cohook::green;
 
 COHOOK_INTERPOSE int pthread_rwlock_rdlock(pthread_rwlock_t* lock) {
   GreenThread* self = emulating(lock);
-  if (self == nullptr) return real_pthread.pthread_rwlock_rdlock(lock);
+  if (self == nullptr) return count_real_lock(real_pthread.pthread_rwlock_rdlock(lock));
   TimePoint forever = kNoDeadline;
   return read_lock(as_green_rwlock(lock), self, &forever, false);
 }
 
 COHOOK_INTERPOSE int pthread_rwlock_tryrdlock(pthread_rwlock_t* lock) {
   GreenThread* self = emulating(lock);
-  if (self == nullptr) return real_pthread.pthread_rwlock_tryrdlock(lock);
+  if (self == nullptr) return count_real_lock(real_pthread.pthread_rwlock_tryrdlock(lock));
   int error = read_lock(as_green_rwlock(lock), self, nullptr, true);
   return error == EDEADLK ? EBUSY : error;
 }
 
 COHOOK_INTERPOSE int pthread_rwlock_clockrdlock(pthread_rwlock_t* lock, clockid_t clock, const timespec* abstime) {
   GreenThread* self = emulating(lock);
-  if (self == nullptr) return real_pthread.pthread_rwlock_clockrdlock(lock, clock, abstime);
+  if (self == nullptr) return count_real_lock(real_pthread.pthread_rwlock_clockrdlock(lock, clock, abstime));
   TimePoint storage;
   return read_lock(as_green_rwlock(lock), self, timed(clock, abstime, &storage), false);
 }
 
 COHOOK_INTERPOSE int pthread_rwlock_timedrdlock(pthread_rwlock_t* lock, const timespec* abstime) {
-  if (emulating(lock) == nullptr) return real_pthread.pthread_rwlock_timedrdlock(lock, abstime);
+  if (emulating(lock) == nullptr) return count_real_lock(real_pthread.pthread_rwlock_timedrdlock(lock, abstime));
   return pthread_rwlock_clockrdlock(lock, CLOCK_REALTIME, abstime);
 }
 
 COHOOK_INTERPOSE int pthread_rwlock_wrlock(pthread_rwlock_t* lock) {
   GreenThread* self = emulating(lock);
-  if (self == nullptr) return real_pthread.pthread_rwlock_wrlock(lock);
+  if (self == nullptr) return count_real_lock(real_pthread.pthread_rwlock_wrlock(lock));
   TimePoint forever = kNoDeadline;
   return write_lock(as_green_rwlock(lock), self, &forever, false);
 }
 
 COHOOK_INTERPOSE int pthread_rwlock_trywrlock(pthread_rwlock_t* lock) {
   GreenThread* self = emulating(lock);
-  if (self == nullptr) return real_pthread.pthread_rwlock_trywrlock(lock);
+  if (self == nullptr) return count_real_lock(real_pthread.pthread_rwlock_trywrlock(lock));
   int error = write_lock(as_green_rwlock(lock), self, nullptr, true);
   return error == EDEADLK ? EBUSY : error;
 }
 
 COHOOK_INTERPOSE int pthread_rwlock_clockwrlock(pthread_rwlock_t* lock, clockid_t clock, const timespec* abstime) {
   GreenThread* self = emulating(lock);
-  if (self == nullptr) return real_pthread.pthread_rwlock_clockwrlock(lock, clock, abstime);
+  if (self == nullptr) return count_real_lock(real_pthread.pthread_rwlock_clockwrlock(lock, clock, abstime));
   TimePoint storage;
   return write_lock(as_green_rwlock(lock), self, timed(clock, abstime, &storage), false);
 }
 
 COHOOK_INTERPOSE int pthread_rwlock_timedwrlock(pthread_rwlock_t* lock, const timespec* abstime) {
-  if (emulating(lock) == nullptr) return real_pthread.pthread_rwlock_timedwrlock(lock, abstime);
+  if (emulating(lock) == nullptr) return count_real_lock(real_pthread.pthread_rwlock_timedwrlock(lock, abstime));
   return pthread_rwlock_clockwrlock(lock, CLOCK_REALTIME, abstime);
 }
 
 COHOOK_INTERPOSE int pthread_rwlock_unlock(pthread_rwlock_t* lock) {
   GreenThread* self = emulating(lock);
-  if (self == nullptr) return real_pthread.pthread_rwlock_unlock(lock);
+  if (self == nullptr) return count_real_unlock(real_pthread.pthread_rwlock_unlock(lock));
   return unlock(as_green_rwlock(lock), self);
 }

@@ -129,6 +129,11 @@ void Coroutine::release_stack() {
 
 void Coroutine::report_overflow() { report_stack_overflow_and_die(this); }
 
+void Coroutine::check_canary_at_switch_out() {
+  // Our own frame is a little below the caller's: the lowest-page test only gets earlier.
+  if (fiber_.stack().near_low_end(__builtin_frame_address(0)) && !fiber_.stack().canary_intact()) report_overflow();
+}
+
 void Coroutine::entry(void* self, void*) {
   auto* coroutine = static_cast<Coroutine*>(self);
   try {
@@ -151,8 +156,40 @@ void Coroutine::finish() {
   if (check_canary_ && !fiber_.stack().canary_intact()) report_overflow();
   state_.store(CoroutineState::kFinished, std::memory_order_release);
   wake_joiners();
-  // The stack is released by the resumer (Scheduler::on_finished): we are still standing on it.
+  leave();
+  // The stack is released by Scheduler::on_finished, which cannot run here: we are still
+  // standing on it. resume() runs it when its switch returns; a resume_as_last_act() has no code
+  // left after its switch, so the reaper runs it on its own stack, then goes on to the resumer.
+  if (resumed_as_last_act_) fiber_.exit_to(reaper(), this);
   fiber_.exit_to(*resumer_);
+}
+
+// The reaper: a fiber per thread, on a small private stack, that ends coroutines started by
+// resume_as_last_act (see finish()). Made at the first such end.
+struct Coroutine::Reaper {
+  coctx::StackSpan span;
+  coctx::Fiber fiber;
+  Reaper() : span(coctx::StackPool::this_thread().acquire(kReaperStackSize)), fiber(span, &reaper_loop, nullptr) {}
+  ~Reaper() { coctx::StackPool::this_thread().release(span); }
+  static constexpr std::size_t kReaperStackSize = 64 * 1024;
+};
+
+coctx::Fiber& Coroutine::reaper() {
+  static thread_local Reaper r;
+  return r.fiber;
+}
+
+void Coroutine::reaper_loop(void*, void* transfer) {
+  coctx::Fiber& self = reaper();
+  for (;;) {
+    auto* done = static_cast<Coroutine*>(transfer);
+    coctx::Fiber* resumer = done->resumer_;
+    // The resumer's errno (finish() put it back) survives the stack release.
+    int saved_errno = *t_errno_location;
+    done->on_finished();  // may free `done`
+    *t_errno_location = saved_errno;
+    transfer = self.switch_to(*resumer);
+  }
 }
 
 void Coroutine::wake_joiners() {

@@ -98,29 +98,37 @@ class Coroutine {
 
   // Runs this coroutine until it parks, yields, suspends or finishes; the calling fiber is its
   // resumer meanwhile. Only on the home thread, and not on a running or finished coroutine.
-  // Inline (with suspend and switch_to_resumer): this is libco's co_resume/co_yield path.
+  //
+  // Each side of a switch does the bookkeeping for both before it jumps (the running coroutine,
+  // errno, the hog watchdog's witness), so nothing is left to do when a switch returns. That lets
+  // resume_as_last_act() and suspend() end in a jump rather than a call: see there.
   void resume() {
-    if (__builtin_expect(!started_, 0)) start();
-    coctx::Fiber& from = coctx::Fiber::running();
-    Coroutine* previous = t_current_coroutine;
-    resumer_ = &from;
-    t_current_coroutine = this;
-    state_.store(CoroutineState::kRunning, std::memory_order_relaxed);
-    // The resumer's errno is its own, whatever runs meanwhile. The address is constant per
-    // thread and this thread's was read when its first coroutine started: no call per switch.
-    int* err = t_errno_location;
-    int saved_errno = *err;
-    diag::note_switch(true);  // the hog watchdog's witness: two relaxed stores per resume
-    from.switch_to(fiber_);
-    diag::note_switch(previous != nullptr);
-    *err = saved_errno;
-    t_current_coroutine = previous;
+    enter();
+    resumer_->switch_to(fiber_);
     if (__builtin_expect(state_.load(std::memory_order_acquire) == CoroutineState::kFinished, 0)) on_finished();
   }
-  // From inside this coroutine: back to the resumer until somebody calls resume() again.
+  // resume() for a caller with nothing left to do after it (libco's co_resume). The switch is
+  // its last act, so the compiler turns it into a jump: when the coroutine switches back, the
+  // switch's final jump lands straight in our caller. No `ret` is left on either side of a
+  // co_resume/co_yield_ct ping-pong, and a `ret` there always missed the return-stack predictor
+  // (it held the other side's call). A coroutine resumed this way ends through the thread's
+  // reaper fiber, which runs on_finished before coming back here.
+  // Precondition: started (start_now()).
+  void resume_as_last_act() {
+    enter_started();
+    resumed_as_last_act_ = true;
+    resumer_->switch_to(fiber_);
+  }
+  // From inside this coroutine: back to the resumer until somebody calls resume() again. The
+  // switch is the last act here too.
   void suspend() {
     state_.store(CoroutineState::kSuspended, std::memory_order_relaxed);
     switch_to_resumer();
+  }
+
+  // Takes the stack now rather than at the first resume (for resume_as_last_act). Home thread.
+  void start_now() {
+    if (!started_) start();
   }
 
   // Waits (parks or blocks) until finished. Any thread; not from inside itself.
@@ -138,6 +146,21 @@ class Coroutine {
   // libco's co_enable_hook_sys: when false, hooked calls made here go straight to libc.
   bool hooks_enabled() const { return hooks_enabled_; }
   void set_hooks_enabled(bool enabled) { hooks_enabled_ = enabled; }
+
+  // Real (pthread) locks this coroutine has taken and not released, as the interposers count
+  // them (sched/real_locks.h). Never below zero: a lock taken elsewhere may be released here.
+  int real_locks_held() const { return real_locks_held_; }
+  void count_real_locks(int delta) {
+    real_locks_held_ += delta;
+    if (real_locks_held_ < 0) real_locks_held_ = 0;
+  }
+  // True the first time only: a coroutine that parks holding a real lock is named once
+  // (sched/real_locks.h).
+  bool take_real_lock_report() {
+    bool first = !real_lock_reported_;
+    real_lock_reported_ = true;
+    return first;
+  }
 
   // What it is parked on, for dumps and traces ("read", "mutex", "sleep"), and the fd if any.
   const char* wait_what() const { return wait_what_; }
@@ -183,8 +206,41 @@ class Coroutine {
   void release_stack();
   void start();
   void on_finished();
+  struct Reaper;
+  static coctx::Fiber& reaper();
+  static void reaper_loop(void* data, void* transfer);
   void run_local_destructors();
   [[noreturn]] void report_overflow();
+  [[gnu::noinline, gnu::cold]] void check_canary_at_switch_out();
+
+  // The resumer's half of a switch in: the caller's fiber becomes the resumer, and errno and the
+  // running coroutine become ours. errno's address is constant per thread, read once when the
+  // thread's first coroutine starts: no call to __errno_location per switch.
+  void enter() {
+    if (__builtin_expect(!started_, 0)) start();
+    enter_started();
+  }
+  void enter_started() {
+    coctx::Fiber& from = coctx::Fiber::running();
+    resumer_ = &from;
+    previous_ = t_current_coroutine;
+    t_current_coroutine = this;
+    resumed_as_last_act_ = false;
+    state_.store(CoroutineState::kRunning, std::memory_order_relaxed);
+    int* err = t_errno_location;
+    resumer_errno_ = *err;
+    *err = own_errno_;
+    diag::note_switch(true);  // the hog watchdog's witness: two relaxed stores per switch
+  }
+  // Our half of a switch out: the resumer gets its errno and running coroutine back.
+  void leave() {
+    int* err = t_errno_location;
+    own_errno_ = *err;
+    *err = resumer_errno_;
+    Coroutine* previous = previous_;
+    t_current_coroutine = previous;
+    diag::note_switch(previous != nullptr);
+  }
 
   // Back to the resumer; for every way out but finishing.
   void switch_to_resumer() {
@@ -192,13 +248,9 @@ class Coroutine {
     // the next best witness. It is looked at when a switch-out finds the stack pointer in the
     // lowest page, and when the coroutine finishes (reading it at every switch would cost a
     // resident page per stack). Guarded and shared stacks skip the check.
-    if (__builtin_expect(check_canary_, 0) && fiber_.stack().near_low_end(__builtin_frame_address(0)) &&
-        !fiber_.stack().canary_intact())
-      report_overflow();
-    int* err = t_errno_location;
-    int saved_errno = *err;
+    if (__builtin_expect(check_canary_, 0)) check_canary_at_switch_out();
+    leave();
     fiber_.switch_to(*resumer_);
-    *err = saved_errno;
   }
 
   struct LocalSlot {
@@ -213,6 +265,9 @@ class Coroutine {
 
   // Laid out small (a million parked libco coroutines each hold one), the hot fields first.
   coctx::Fiber* resumer_ = nullptr;
+  Coroutine* previous_ = nullptr;  // the coroutine running when we were resumed (nullptr: none)
+  int resumer_errno_ = 0;          // the resumer's errno while we run
+  int own_errno_ = 0;              // ours while we are switched out
   union {
     coctx::Fiber fiber_;  // made at the first resume, on the home thread (started_)
   };
@@ -223,10 +278,13 @@ class Coroutine {
   bool started_ = false;
   bool check_canary_ = false;  // an unguarded private stack: check its canary at switch-outs
   bool hooks_enabled_ = true;
+  bool real_lock_reported_ = false;
+  bool resumed_as_last_act_ = false;  // our end goes through the reaper (resume_as_last_act)
   detail::SpinLock join_lock_;
   std::atomic<int> refs_{1};
   const std::uint32_t stack_size_;  // private stacks (<= 1 GiB, see COHOOK_STACK_SIZE)
   int wait_fd_ = -1;
+  int real_locks_held_ = 0;
   const std::uint64_t id_;
   coctx::SharedStack* const shared_stack_;
   const char* wait_what_ = nullptr;

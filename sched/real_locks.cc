@@ -3,26 +3,24 @@
 #include <atomic>
 #include <cstdio>
 
-#include "sched/coroutine.h"
-
 namespace cohook {
 namespace {
 
-std::atomic<bool> g_reported{false};
+std::atomic<int> g_reports{0};
 
 }  // namespace
 
-constinit thread_local int t_real_locks_held __attribute__((tls_model("initial-exec"))) = 0;
-
-void report_park_with_real_lock(const char* what) {
-  if (g_reported.exchange(true, std::memory_order_relaxed)) return;
-  Coroutine* self = Coroutine::current();
+void report_park_with_real_lock(Coroutine* self, const char* what) {
+  if (!self->take_real_lock_report()) return;
+  int report = g_reports.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (report > kMaxRealLockReports) return;
   std::fprintf(stderr,
-               "cohook: coroutine #%llu '%s' parks (%s) while its thread holds %d real pthread lock(s): a coroutine "
-               "of this thread that needs the lock can never run, so the thread may hang. Release the lock before "
-               "the call, or use cohook::Mutex. (Reported once.)\n",
-               static_cast<unsigned long long>(self != nullptr ? self->id() : 0),
-               self != nullptr ? self->name() : "", what != nullptr ? what : "wait", t_real_locks_held);
+               "cohook: coroutine #%llu '%s' parks in %s while holding %d real pthread lock(s) (std::mutex or "
+               "pthread_mutex_t): a coroutine of this thread that needs the lock can never run, so the thread can "
+               "deadlock. Release the lock before the call, or use cohook::Mutex.%s\n",
+               static_cast<unsigned long long>(self->id()), self->name(), what != nullptr ? what : "a wait",
+               self->real_locks_held(),
+               report == kMaxRealLockReports ? " (Further reports of this kind are suppressed.)" : "");
   std::fflush(stderr);
 }
 

@@ -3,6 +3,7 @@
 // that crashed in libco for years), on private and on shared stacks.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <vector>
 
 #include "cohook/compat/co_routine.h"
@@ -50,6 +51,69 @@ TEST(LibcoRoutine, ResumeRunsUntilYieldAndResumeContinues) {
   EXPECT_EQ(stepper.counts.finished, 1);
   EXPECT_EQ(stepper.counts.started, 1);
   co_release(co);
+}
+
+// errno belongs to each coroutine: co_resume and co_yield_ct (which hand errno over on the side
+// that switches, before a jump) keep the resumer's and the coroutine's apart, nested too, and a
+// coroutine that ends (through the thread's reaper) leaves the resumer's errno as it was.
+struct ErrnoTrace {
+  stCoRoutine_t* inner = nullptr;
+  int seen_at_start = -1;
+  int seen_after_yield = -1;
+  int inner_seen_after_yield = -1;
+};
+
+void* errno_inner(void* arg) {
+  auto* trace = static_cast<ErrnoTrace*>(arg);
+  errno = ERANGE;
+  co_yield_ct();
+  trace->inner_seen_after_yield = errno;
+  errno = EDOM;  // dies with the coroutine
+  return nullptr;
+}
+
+void* errno_outer(void* arg) {
+  auto* trace = static_cast<ErrnoTrace*>(arg);
+  trace->seen_at_start = errno;
+  errno = EAGAIN;
+  co_yield_ct();
+  trace->seen_after_yield = errno;
+  co_resume(trace->inner);  // the inner coroutine sets ERANGE and yields
+  EXPECT_EQ(errno, EAGAIN);
+  co_resume(trace->inner);  // and ends
+  EXPECT_EQ(errno, EAGAIN);
+  errno = ENOENT;
+  return nullptr;
+}
+
+void expect_errno_per_coroutine(stShareStack_t* share) {
+  stCoRoutineAttr_t attr;
+  attr.share_stack = share;
+  ErrnoTrace trace;
+  stCoRoutine_t* outer = nullptr;
+  ASSERT_EQ(co_create(&trace.inner, &attr, errno_inner, &trace), 0);
+  ASSERT_EQ(co_create(&outer, &attr, errno_outer, &trace), 0);
+  errno = EINTR;
+  co_resume(outer);
+  EXPECT_EQ(errno, EINTR);
+  EXPECT_EQ(trace.seen_at_start, 0);  // a new coroutine starts with errno 0, as a new thread does
+  errno = EBADF;
+  co_resume(outer);  // resumes the inner one twice, then ends
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_EQ(trace.seen_after_yield, EAGAIN);
+  EXPECT_EQ(trace.inner_seen_after_yield, ERANGE);
+  co_release(outer);
+  co_release(trace.inner);
+}
+
+TEST(LibcoRoutine, EachCoroutineKeepsItsOwnErrno) {
+  expect_errno_per_coroutine(nullptr);
+}
+
+TEST(LibcoRoutine, EachCoroutineKeepsItsOwnErrnoOnASharedStack) {
+  stShareStack_t* share = co_alloc_sharestack(1, 128 * 1024);
+  expect_errno_per_coroutine(share);
+  co_free_sharestack(share);
 }
 
 struct SelfCheck {

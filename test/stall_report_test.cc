@@ -12,7 +12,6 @@
 #include <gtest/gtest.h>
 
 #include "cohook/cohook.hpp"
-#include "sched/real_locks.h"
 #include "sched/scheduler.h"
 
 namespace cohook {
@@ -115,29 +114,6 @@ TEST(StallReportTest, QuietWhileCoroutinesWaitOnTimersOrFds) {
   });
   EXPECT_FALSE(err.read_until("possible deadlock", std::chrono::seconds(0))) << err.text;
   Scheduler::set_stall_report_period(10s);
-}
-
-// A real lock held across a parking call is named, once: the hook that counts real locks (the
-// green layer, an interposer) is simulated here by calling it around a std::mutex.
-TEST(RealLockReportTest, ParkingWhileAPthreadLockIsHeldNamesTheCoroutineOnce) {
-  StderrPipe err;
-  Scheduler& s = Scheduler::this_thread();
-  std::mutex real;
-  auto park_holding = [&] {
-    std::lock_guard<std::mutex> lock(real);
-    note_real_lock_acquired();
-    this_coroutine::sleep_for(1ms);
-    note_real_lock_released();
-  };
-  s.spawn([] { this_coroutine::sleep_for(1ms); }, {0, "innocent"})->release();  // holds none
-  s.run_until_idle();
-  s.spawn(park_holding, {0, "holder"})->release();
-  s.run_until_idle();
-  s.spawn(park_holding, {0, "second"})->release();
-  s.run_until_idle();
-  EXPECT_TRUE(err.read_until("'holder' parks (sleep) while its thread holds 1 real pthread lock", 2s)) << err.text;
-  EXPECT_EQ(err.text.find("innocent"), std::string::npos) << err.text;
-  EXPECT_EQ(err.text.find("second"), std::string::npos) << err.text;
 }
 
 }  // namespace
