@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "green/green_thread.h"
+#include "green/signal_state.h"
 #include "hook/offload_pool.h"
 #include "sched/diag_registry.h"
 #include "sched/global_deadlock.h"
@@ -39,8 +40,9 @@ bool foreign_thread_alive() {
   return alive;
 }
 
+// A green thread in sigwait, sigsuspend or pause waits for what another process may still send.
 bool outside_work_pending() {
-  return hook::OffloadPool::instance().pending() > 0 || foreign_thread_alive();
+  return hook::OffloadPool::instance().pending() > 0 || green_threads_wait_for_signals() || foreign_thread_alive();
 }
 
 const char* green_thread_name(const Coroutine& c) {

@@ -133,6 +133,15 @@ TEST_F(GreenDeadlockTest, ReadingStdinThatAnswersLateIsNoDeadlock) {
   EXPECT_GE(seconds, 1.5);  // it did wait for the line
 }
 
+TEST_F(GreenDeadlockTest, WaitingInSigwaitForALateKillIsNoDeadlock) {
+  // Every green thread is parked, but a kill from another process may still come.
+  Result r = run("timeout 60 sh -c '" + corun() + " --threads 2 " + program("green_deadlock") +
+          " sigwait & pid=$!; sleep 2.5; kill -USR1 $pid; wait $pid'");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "waiting\ngot signal 10\nfinished\n") << r.err;
+  EXPECT_EQ(r.err.find("deadlock"), std::string::npos) << r.err;
+}
+
 TEST_F(GreenDeadlockTest, WaitingOnASocketNobodyWritesIsNoDeadlock) {
   // A packet may still come: the program must go on waiting until something (here timeout)
   // ends it, with no verdict.

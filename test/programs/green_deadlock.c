@@ -8,10 +8,13 @@
  *                    keeps running for 2 s meanwhile, then ends (and the deadlock is complete)
  *   slow             threads sleep, and one reads a pipe another writes 1 s later; exits 0
  *   stdin            a thread reads a line from stdin (which arrives late); exits 0
- *   socket           a thread waits in recv on a UDP socket nobody sends to (runs until killed) */
+ *   socket           a thread waits in recv on a UDP socket nobody sends to (runs until killed)
+ *   sigwait          a thread waits in sigwait for SIGUSR1, which another process sends late;
+ *                    exits 0 */
 #define _GNU_SOURCE
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +117,17 @@ __attribute__((noinline)) static void* pipe_reader(void* arg) {
   return arg;
 }
 
+static void* signal_waiter(void* arg) {
+  (void)arg;
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  int signal = 0;
+  if (sigwait(&usr1, &signal) != 0) exit(5);
+  printf("got signal %d\n", signal);
+  return NULL;
+}
+
 static void* stdin_reader(void* arg) {
   char line[64];
   if (fgets(line, sizeof line, stdin) == NULL) exit(5);
@@ -173,11 +187,20 @@ int main(int argc, char** argv) {
   } else if (strcmp(mode, "stdin") == 0) {
     start(&first, stdin_reader);
     pthread_join(first, NULL);
+  } else if (strcmp(mode, "sigwait") == 0) {
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL); /* inherited by the waiter, as sigwait requires */
+    printf("waiting\n");
+    fflush(stdout);
+    start(&first, signal_waiter);
+    pthread_join(first, NULL);
   } else if (strcmp(mode, "socket") == 0) {
     start(&first, socket_waiter);
     pthread_join(first, NULL);
   } else {
-    fprintf(stderr, "usage: %s join-cycle|cond-nobody|ab-ba|slow|stdin|socket\n", argv[0]);
+    fprintf(stderr, "usage: %s join-cycle|cond-nobody|ab-ba|slow|stdin|socket|sigwait\n", argv[0]);
     return 2;
   }
   printf("finished\n");
