@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the aarch64 build's context-switch check under qemu-user: `make cross` calls it with the
-# static build/aarch64/cross/switch_check. Also checks that the cross-built shared library next
+# Runs the aarch64 build's context-switch check under qemu-user: `make cross` calls it with
+# build/aarch64/cross/switch_check. Also checks that the cross-built shared library next
 # to it is really an aarch64 ELF. The exit status is the check's (1 if anything here is missing).
 #
 #   scripts/run-cross.sh BINARY [LIBRARY]
@@ -51,9 +51,10 @@ if [ -z "$qemu" ]; then
   exit 1
 fi
 
-# The binary is static, so qemu needs no aarch64 sysroot; -L is harmless if one is installed.
-sysroot=()
-[ -d /usr/aarch64-linux-gnu ] && sysroot=(-L /usr/aarch64-linux-gnu)
+# The binary is dynamically linked: qemu loads its libc and libstdc++ from the cross toolchain's
+# sysroot (Debian's libc6-arm64-cross and libstdc++6-arm64-cross, pulled in by g++-aarch64-linux-gnu).
+[ -d /usr/aarch64-linux-gnu/lib ] || die "no aarch64 sysroot in /usr/aarch64-linux-gnu (install g++-aarch64-linux-gnu, or run: make deps)"
+sysroot=(-L /usr/aarch64-linux-gnu)
 
 echo "run-cross: $qemu $binary"
 "$qemu" "${sysroot[@]}" "$binary"
