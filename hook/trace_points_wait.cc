@@ -127,32 +127,40 @@ int trace_ppoll(int (*body)(pollfd*, nfds_t, const timespec*, const sigset_t*), 
       });
 }
 
+namespace {
+// select's and pselect6's first four arguments: "3, [0 1], NULL, NULL, ".
+void put_select_sets(TraceLine& line, int count, fd_set* readable, fd_set* writable, fd_set* exceptional) {
+  line.put_int(count);
+  for (fd_set* set : {readable, writable, exceptional}) {
+    line.put(", ");
+    put_fd_set(line, set, count);
+  }
+  line.put(", ");
+}
+
+// strace ends a select that timed out with " (Timeout)".
+void end_select(CallTrace& trace, int result) {
+  if (!trace.formatting()) return;
+  TraceLine& line = trace.line();
+  line.put_char(')');
+  put_result(line, trace.result(), trace.error());
+  if (result == 0) line.put(" (Timeout)");
+  trace.result_written();
+}
+}  // namespace
+
 int trace_select(int (*body)(int, fd_set*, fd_set*, fd_set*, timeval*), int count, fd_set* readable,
                  fd_set* writable, fd_set* exceptional, timeval* timeout) {
   return traced_by_hand(
       TracedCall::select,
       [&](TraceLine& line) {
         line.put("select(");
-        line.put_int(count);
-        line.put(", ");
-        put_fd_set(line, readable, count);
-        line.put(", ");
-        put_fd_set(line, writable, count);
-        line.put(", ");
-        put_fd_set(line, exceptional, count);
-        line.put(", ");
+        put_select_sets(line, count, readable, writable, exceptional);
         if (timeout == nullptr) line.put("NULL");
         else put_timeval(line, timeout);
       },
       [&] { return body(count, readable, writable, exceptional, timeout); },
-      [&](CallTrace& trace, int result) {
-        if (!trace.formatting()) return;
-        TraceLine& line = trace.line();
-        line.put_char(')');
-        put_result(line, trace.result(), trace.error());
-        if (result == 0) line.put(" (Timeout)");
-        trace.result_written();
-      });
+      end_select);
 }
 
 int trace_pselect(int (*body)(int, fd_set*, fd_set*, fd_set*, const timespec*, const sigset_t*), int count,
@@ -162,14 +170,7 @@ int trace_pselect(int (*body)(int, fd_set*, fd_set*, fd_set*, const timespec*, c
       TracedCall::pselect6,
       [&](TraceLine& line) {
         line.put("pselect6(");
-        line.put_int(count);
-        line.put(", ");
-        put_fd_set(line, readable, count);
-        line.put(", ");
-        put_fd_set(line, writable, count);
-        line.put(", ");
-        put_fd_set(line, exceptional, count);
-        line.put(", ");
+        put_select_sets(line, count, readable, writable, exceptional);
         if (timeout == nullptr) line.put("NULL");
         else put_timespec(line, timeout);
         line.put(", ");
@@ -177,14 +178,7 @@ int trace_pselect(int (*body)(int, fd_set*, fd_set*, fd_set*, const timespec*, c
         else put_sigset(line, mask);
       },
       [&] { return body(count, readable, writable, exceptional, timeout, mask); },
-      [&](CallTrace& trace, int result) {
-        if (!trace.formatting()) return;
-        TraceLine& line = trace.line();
-        line.put_char(')');
-        put_result(line, trace.result(), trace.error());
-        if (result == 0) line.put(" (Timeout)");
-        trace.result_written();
-      });
+      end_select);
 }
 
 namespace {
