@@ -22,50 +22,12 @@
 namespace {
 
 using green_test::corun;
+using green_test::Server;
 using green_test::program;
 
 constexpr int kConnections = 1000;
 constexpr std::size_t kBytesPerConnection = 16 * 1024;
 
-// A program started with its stdout on a pipe; the first line it prints is its port.
-struct Server {
-  pid_t pid = -1;
-  int port = 0;
-
-  Server(const std::vector<std::string>& argv) {
-    int out[2];
-    if (::pipe(out) != 0) return;
-    pid = ::fork();
-    if (pid == 0) {
-      ::dup2(out[1], STDOUT_FILENO);
-      ::close(out[0]);
-      ::close(out[1]);
-      std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    std::string line;
-    char c;
-    while (::read(out[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(out[0]);
-    port = line.empty() ? 0 : std::stoi(line);
-  }
-  ~Server() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-  // "Threads:" of /proc/PID/status.
-  int os_threads() const {
-    std::string status = green_test::slurp("/proc/" + std::to_string(pid) + "/status");
-    std::size_t at = status.find("Threads:");
-    return at == std::string::npos ? -1 : std::stoi(status.substr(at + 8));
-  }
-};
 
 struct Connection {
   int fd = -1;

@@ -23,6 +23,7 @@
 namespace {
 
 using green_test::corun;
+using green_test::Server;
 using green_test::program;
 using green_test::Result;
 using green_test::run;
@@ -80,56 +81,6 @@ TEST_F(GreenSignalsTest, SigsuspendAndPauseReturnAfterAHandler) {
 constexpr int kConnections = 200;
 constexpr std::size_t kBytes = 8 * 1024;
 
-struct Server {
-  pid_t pid = -1;
-  int port = 0;
-  int out = -1;  // the rest of its stdout
-
-  explicit Server(const std::vector<std::string>& argv) {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    pid = ::fork();
-    if (pid == 0) {
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    out = fds[0];
-    std::string line;
-    char c;
-    while (::read(out, &c, 1) == 1 && c != '\n') line += c;
-    port = line.empty() ? 0 : std::stoi(line);
-  }
-  ~Server() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-    if (out >= 0) ::close(out);
-  }
-  // Waits up to 60 s for it to exit: its status (exit code, or 128 + signal) and the rest of
-  // its stdout.
-  int wait_exit(std::string* rest) {
-    int status = 0;
-    for (int i = 0; i < 600; ++i) {
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        pid = -1;
-        char buffer[256];
-        ssize_t n;
-        while ((n = ::read(out, buffer, sizeof buffer)) > 0) rest->append(buffer, static_cast<std::size_t>(n));
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      ::usleep(100000);
-    }
-    return -1;
-  }
-};
 
 struct Connection {
   int fd = -1;

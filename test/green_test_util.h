@@ -1,7 +1,8 @@
-// What the green-thread tests share: where bin/corun and the test programs are, and running a
-// command to get its stdout, stderr and exit status.
+// What the green-thread tests share: where bin/corun and the test programs are, running a
+// command to get its stdout, stderr and exit status, and a server program run in the background.
 #pragma once
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace green_test {
 
@@ -69,5 +71,68 @@ inline bool sanitizer_build() {
   return false;
 #endif
 }
+
+// A server program started in the background with its stdout on a pipe; the first line it prints
+// is its port. Killed (SIGKILL) when it goes out of scope, unless wait_exit saw it end.
+struct Server {
+  pid_t pid = -1;
+  int port = 0;
+  int out = -1;  // the rest of its stdout
+
+  explicit Server(const std::vector<std::string>& argv) {
+    int fds[2];
+    if (::pipe(fds) != 0) return;
+    pid = ::fork();
+    if (pid == 0) {
+      ::dup2(fds[1], STDOUT_FILENO);
+      ::close(fds[0]);
+      ::close(fds[1]);
+      std::vector<char*> args;
+      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    out = fds[0];
+    std::string line;
+    char c;
+    while (::read(out, &c, 1) == 1 && c != '\n') line += c;
+    port = line.empty() ? 0 : std::stoi(line);
+  }
+  ~Server() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    if (out >= 0) ::close(out);
+  }
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // "Threads:" of /proc/PID/status.
+  int os_threads() const {
+    std::string status = slurp("/proc/" + std::to_string(pid) + "/status");
+    std::size_t at = status.find("Threads:");
+    return at == std::string::npos ? -1 : std::stoi(status.substr(at + 8));
+  }
+
+  // Waits up to 60 s for it to exit: its status (exit code, or 128 + signal) and the rest of
+  // its stdout; -1 if it is still running.
+  int wait_exit(std::string* rest) {
+    int status = 0;
+    for (int i = 0; i < 600; ++i) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        char buffer[256];
+        ssize_t n;
+        while ((n = ::read(out, buffer, sizeof buffer)) > 0) rest->append(buffer, static_cast<std::size_t>(n));
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      ::usleep(100000);
+    }
+    return -1;
+  }
+};
 
 }  // namespace green_test
