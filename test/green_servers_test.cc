@@ -21,6 +21,7 @@
 
 namespace {
 
+using green_test::Connection;
 using green_test::corun;
 using green_test::Server;
 using green_test::program;
@@ -28,14 +29,6 @@ using green_test::program;
 constexpr int kConnections = 1000;
 constexpr std::size_t kBytesPerConnection = 16 * 1024;
 
-
-struct Connection {
-  int fd = -1;
-  std::string sent;
-  std::size_t written = 0;
-  std::string received;
-  bool eof = false;
-};
 
 std::string pattern(int index) {
   std::string s(kBytesPerConnection, '\0');
@@ -67,46 +60,13 @@ int echo_through(int port, WhileOpen while_open) {
   // First a small part on every connection, so that all are served at once.
   for (Connection& c : connections) c.written = static_cast<std::size_t>(::write(c.fd, c.sent.data(), 100));
   bool reported = false;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  std::vector<pollfd> fds(kConnections);
-  for (;;) {
-    int open = 0, all_echoed_once = 1;
-    for (int i = 0; i < kConnections; ++i) {
-      Connection& c = connections[i];
-      fds[i] = pollfd{c.eof ? -1 : c.fd, 0, 0};
-      if (c.eof) continue;
-      ++open;
-      fds[i].events = POLLIN | (c.written < c.sent.size() ? POLLOUT : 0);
-      if (c.received.size() < 100) all_echoed_once = 0;
-    }
-    if (open == 0) break;
-    if (!reported && all_echoed_once) {
-      while_open();
-      reported = true;
-    }
-    if (std::chrono::steady_clock::now() > deadline) return -2;
-    if (::poll(fds.data(), fds.size(), 1000) < 0) return -3;
-    for (int i = 0; i < kConnections; ++i) {
-      Connection& c = connections[i];
-      if (fds[i].revents & POLLOUT) {
-        ssize_t n = ::write(c.fd, c.sent.data() + c.written, c.sent.size() - c.written);
-        if (n > 0) c.written += static_cast<std::size_t>(n);
-        if (c.written == c.sent.size()) ::shutdown(c.fd, SHUT_WR);
-      }
-      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-        char buffer[16384];
-        ssize_t n = ::read(c.fd, buffer, sizeof buffer);
-        if (n > 0) c.received.append(buffer, static_cast<std::size_t>(n));
-        else if (n == 0 || errno != EAGAIN) c.eof = true;
-      }
-    }
-  }
-  int exact = 0;
-  for (Connection& c : connections) {
-    exact += c.received == c.sent;
-    ::close(c.fd);
-  }
-  return exact;
+  return green_test::echo_until_closed(connections, std::chrono::seconds(120), [&] {
+    if (reported) return;
+    for (const Connection& c : connections)
+      if (!c.eof && c.received.size() < 100) return;
+    while_open();
+    reported = true;
+  });
 }
 
 class GreenServersTest : public ::testing::Test {

@@ -22,6 +22,7 @@
 
 namespace {
 
+using green_test::Connection;
 using green_test::corun;
 using green_test::Server;
 using green_test::program;
@@ -82,13 +83,6 @@ constexpr int kConnections = 200;
 constexpr std::size_t kBytes = 8 * 1024;
 
 
-struct Connection {
-  int fd = -1;
-  std::string sent, received;
-  std::size_t written = 0;
-  bool eof = false;
-};
-
 // Connects kConnections, gets a first echo on each (so every connection thread is parked in
 // read), sends SIGTERM to the server, then sends the rest and reads to EOF. Returns how many
 // connections got back exactly what they sent.
@@ -118,43 +112,7 @@ int echo_through_sigterm(Server& server) {
   ::usleep(100000);  // every connection thread back in read()
   ::kill(server.pid, SIGTERM);
   ::usleep(200000);  // the server has stopped accepting; its connections go on
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  std::vector<pollfd> fds(kConnections);
-  for (;;) {
-    int open = 0;
-    for (int i = 0; i < kConnections; ++i) {
-      Connection& c = connections[i];
-      fds[i] = pollfd{c.eof ? -1 : c.fd, 0, 0};
-      if (c.eof) continue;
-      ++open;
-      fds[i].events = POLLIN | (c.written < c.sent.size() ? POLLOUT : 0);
-    }
-    if (open == 0) break;
-    if (std::chrono::steady_clock::now() > deadline) return -3;
-    if (::poll(fds.data(), fds.size(), 1000) < 0) return -4;
-    for (int i = 0; i < kConnections; ++i) {
-      Connection& c = connections[i];
-      if (fds[i].revents & POLLOUT) {
-        ssize_t n = ::write(c.fd, c.sent.data() + c.written, c.sent.size() - c.written);
-        if (n > 0) c.written += static_cast<std::size_t>(n);
-        if (c.written == c.sent.size()) ::shutdown(c.fd, SHUT_WR);
-      }
-      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-        char buffer[16384];
-        ssize_t n = ::read(c.fd, buffer, sizeof buffer);
-        if (n > 0)
-          c.received.append(buffer, static_cast<std::size_t>(n));
-        else if (n == 0 || errno != EAGAIN)
-          c.eof = true;
-      }
-    }
-  }
-  int exact = 0;
-  for (Connection& c : connections) {
-    exact += c.received == c.sent;
-    ::close(c.fd);
-  }
-  return exact;
+  return green_test::echo_until_closed(connections, std::chrono::seconds(60), [] {});
 }
 
 TEST_F(GreenSignalsTest, SigtermWithoutSaRestartStopsAThreadPerConnectionServerCleanly) {

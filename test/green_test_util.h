@@ -2,14 +2,19 @@
 // command to get its stdout, stderr and exit status, and a server program run in the background.
 #pragma once
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -134,5 +139,60 @@ struct Server {
     return -1;
   }
 };
+
+// One client connection of an echo test: what it sends and what came back.
+struct Connection {
+  int fd = -1;
+  std::string sent;
+  std::size_t written = 0;
+  std::string received;
+  bool eof = false;
+};
+
+// Drives non-blocking connections with poll until each has seen EOF: writes what is left of
+// `sent` (then shuts its writing half), appends what arrives to `received`. `each_round` runs
+// before every poll. Returns how many got back exactly what they sent (and closes them), or -1
+// when `limit` passes first, -2 if poll fails.
+inline int echo_until_closed(std::vector<Connection>& connections, std::chrono::seconds limit,
+                             const std::function<void()>& each_round) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  std::vector<pollfd> fds(connections.size());
+  for (;;) {
+    int open = 0;
+    for (std::size_t i = 0; i < connections.size(); ++i) {
+      Connection& c = connections[i];
+      fds[i] = pollfd{c.eof ? -1 : c.fd, 0, 0};
+      if (c.eof) continue;
+      ++open;
+      fds[i].events = POLLIN | (c.written < c.sent.size() ? POLLOUT : 0);
+    }
+    if (open == 0) break;
+    each_round();
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    if (::poll(fds.data(), fds.size(), 1000) < 0) return -2;
+    for (std::size_t i = 0; i < connections.size(); ++i) {
+      Connection& c = connections[i];
+      if (fds[i].revents & POLLOUT) {
+        ssize_t n = ::write(c.fd, c.sent.data() + c.written, c.sent.size() - c.written);
+        if (n > 0) c.written += static_cast<std::size_t>(n);
+        if (c.written == c.sent.size()) ::shutdown(c.fd, SHUT_WR);
+      }
+      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+        char buffer[16384];
+        ssize_t n = ::read(c.fd, buffer, sizeof buffer);
+        if (n > 0)
+          c.received.append(buffer, static_cast<std::size_t>(n));
+        else if (n == 0 || errno != EAGAIN)
+          c.eof = true;
+      }
+    }
+  }
+  int exact = 0;
+  for (Connection& c : connections) {
+    exact += c.received == c.sent;
+    ::close(c.fd);
+  }
+  return exact;
+}
 
 }  // namespace green_test
