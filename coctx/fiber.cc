@@ -69,7 +69,10 @@ Fiber::Fiber(ThreadTag) {
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     void* low = nullptr;
     std::size_t size = 0;
-    if (pthread_attr_getstack(&attr, &low, &size) == 0) stack_ = StackSpan{static_cast<char*>(low), size, false};
+    if (pthread_attr_getstack(&attr, &low, &size) == 0) {
+      low_ = static_cast<char*>(low);
+      size_ = size;
+    }
     pthread_attr_destroy(&attr);
   }
 #if COHOOK_TSAN
@@ -77,7 +80,7 @@ Fiber::Fiber(ThreadTag) {
 #endif
 }
 
-Fiber::Fiber(const StackSpan& stack, EntryFn entry, void* data) : stack_(stack) {
+Fiber::Fiber(const StackSpan& stack, EntryFn entry, void* data) : low_(stack.low), size_(stack.size), guarded_(stack.guarded) {
   ctx_ = first_frame(stack.low, stack.size, entry, data);
   valgrind_id_ = VALGRIND_STACK_REGISTER(stack.low, stack.high());
 #if COHOOK_TSAN
@@ -86,7 +89,7 @@ Fiber::Fiber(const StackSpan& stack, EntryFn entry, void* data) : stack_(stack) 
 #endif
 }
 
-Fiber::Fiber(SharedStack& shared, EntryFn entry, void* data) : stack_(shared.span()), shared_(&shared) {
+Fiber::Fiber(SharedStack& shared, EntryFn entry, void* data) : shared_(&shared) {
   // The shared stack may be occupied now, so the first frame is built aside and kept as this
   // fiber's image; it holds no pointers into itself, so it can be placed at the stack's top later.
   alignas(16) char scratch[256];
@@ -104,7 +107,7 @@ Fiber::Fiber(SharedStack& shared, EntryFn entry, void* data) : stack_(shared.spa
 
 Fiber::~Fiber() {
   if (shared_ != nullptr && shared_->occupant_ == this) shared_->occupant_ = nullptr;
-  std::free(image_);
+  if (shared_ != nullptr) std::free(image_);
   if (valgrind_id_ != 0) VALGRIND_STACK_DEREGISTER(valgrind_id_);
 #if COHOOK_TSAN
   if (owns_tsan_fiber_) __tsan_destroy_fiber(tsan_fiber_);

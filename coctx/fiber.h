@@ -72,17 +72,18 @@ class Fiber {
   // The last switch out of a fiber that will never run again (lets ASan drop its fake stack).
   [[noreturn]] void exit_to(Fiber& next, void* transfer = nullptr);
 
-  const StackSpan& stack() const { return stack_; }
+  // A shared stack's span lives in the SharedStack; a private one's in the fiber.
+  StackSpan stack() const { return shared_ != nullptr ? shared_->span_ : StackSpan{low_, size_, guarded_}; }
   // Where a suspended fiber's stack pointer stopped (for stack dumps).
   void* saved_sp() const { return ctx_.sp; }
   bool on_shared_stack() const { return shared_ != nullptr; }
   // Where a suspended shared-stack fiber's frames are (for stack dumps): on the stack while it is
   // the occupant, else in saved_image(), saved_image_size() bytes that belong at saved_sp().
   bool frames_on_shared_stack() const { return shared_ != nullptr && shared_->occupant_ == this; }
-  const char* saved_image() const { return image_; }
+  const char* saved_image() const { return shared_ != nullptr ? image_ : nullptr; }
   // Bytes of this fiber's frames held in its heap copy (shared stacks only). The copy is sized
   // exactly (no slack) and freed as soon as the frames are back on the shared stack.
-  std::size_t saved_image_size() const { return image_size_; }
+  std::size_t saved_image_size() const { return shared_ != nullptr ? image_size_ : 0; }
 
  private:
   friend class SharedStack;
@@ -93,7 +94,8 @@ class Fiber {
   void* jump(Fiber& next, void* transfer, bool exiting) {
     t_running_fiber = &next;
 #if COHOOK_ASAN
-    __sanitizer_start_switch_fiber(exiting ? nullptr : &asan_fake_stack_, next.stack_.low, next.stack_.size);
+    StackSpan next_stack = next.stack();
+    __sanitizer_start_switch_fiber(exiting ? nullptr : &asan_fake_stack_, next_stack.low, next_stack.size);
 #else
     (void)exiting;
 #endif
@@ -117,14 +119,22 @@ class Fiber {
   static void start(void* fiber, void* transfer);
 #endif
 
-  // Laid out small: a million parked coroutines each hold one. The sanitizer fields exist only in
-  // the builds that use them.
+  // Laid out small: a million parked coroutines each hold one. A fiber on a private stack keeps
+  // that stack's span; one on a shared stack finds the span in the SharedStack and keeps its
+  // frames' heap copy in the same words instead. The sanitizer fields exist only in the builds
+  // that use them.
   Context ctx_;
-  StackSpan stack_;
   SharedStack* shared_ = nullptr;
-  char* image_ = nullptr;  // heap copy of the frames, while not the occupant
-  std::uint32_t image_size_ = 0;
+  union {
+    char* low_ = nullptr;  // private: the stack's lowest usable byte
+    char* image_;          // shared: heap copy of the frames, while not the occupant
+  };
+  union {
+    std::size_t size_ = 0;     // private: usable bytes
+    std::size_t image_size_;   // shared: bytes in image_
+  };
   unsigned valgrind_id_ = 0;
+  bool guarded_ = false;  // private: a guard page sits below low_
 #if COHOOK_ASAN
   void* asan_fake_stack_ = nullptr;
   // ASan must be told when a fresh fiber first runs, so its entry goes through start(); other

@@ -2,7 +2,7 @@
 //
 // A signal pops waiters until one of them is actually woken: a waiter whose timeout already won
 // its ticket stays parked no longer and must not swallow the signal. Waiter records live in the
-// waiters' stCoRoutine_t (see CondWaiter), so nothing here allocates per wait.
+// waiting coroutines' wait storage (see CondWaiter), so nothing here allocates per wait.
 #include <cerrno>
 #include <chrono>
 #include <mutex>
@@ -45,8 +45,38 @@ void wake(stCoCond_t* cond, std::size_t count) {
   std::lock_guard<detail::SpinLock> guard(cond->lock);
   while (count > 0 && cond->head != nullptr) {
     CondWaiter* waiter = cond->head;
+    // Read before the unlink: once unlinked, a waiter whose timeout fired may return and reuse
+    // its record for its next wait.
+    Coroutine* coroutine = waiter->coroutine;
+    std::uint64_t ticket = waiter->ticket;
     unlink(cond, waiter);
-    if (Scheduler::unpark(waiter->coroutine, waiter->ticket)) --count;
+    if (Scheduler::unpark(coroutine, ticket)) --count;
+  }
+}
+
+// The steps before and after co_cond_timedwait's park, out of line: the waiting frame stays on
+// the coroutine's stack, which a shared stack copies away and back at every park, so only the
+// coroutine's address should live across the park (its waiter record is found from it).
+// Queues the coroutine's fresh waiter record; returns the park's deadline.
+[[gnu::noinline]] TimePoint enqueue(stCoCond_t* cond, Coroutine* self, int timeout_ms) {
+  CondWaiter* waiter = &self->fresh_wait_record<CondWaiter>();
+  waiter->coroutine = self;
+  waiter->ticket = Scheduler::prepare_park();
+  {
+    std::lock_guard<detail::SpinLock> guard(cond->lock);
+    push_back(cond, waiter);
+  }
+  // libco: a timeout of 0 or less means no timeout. park_until's timer is the coroutine's own
+  // (never in the parked frame, which a shared stack copies away).
+  return timeout_ms > 0 ? deadline_after(std::chrono::milliseconds(timeout_ms)) : kNoDeadline;
+}
+
+// Timed out (or woken by co_cond_free): still queued, unless a signaller has just popped us.
+[[gnu::noinline]] void dequeue(Coroutine* self) {
+  CondWaiter* waiter = &self->wait_record<CondWaiter>();
+  if (stCoCond_t* owner = waiter->owner) {
+    std::lock_guard<detail::SpinLock> guard(owner->lock);
+    if (waiter->owner == owner) unlink(owner, waiter);
   }
 }
 
@@ -75,28 +105,14 @@ int co_cond_broadcast(stCoCond_t* cond) {
 }
 
 int co_cond_timedwait(stCoCond_t* cond, int timeout_ms) {
-  stCoRoutine_t* self = cohook::libco::current_coroutine_routine();
+  cohook::Coroutine* self = cohook::Coroutine::current();
   if (cond == nullptr || self == nullptr) {
     errno = EPERM;
     return -1;
   }
-  CondWaiter* waiter = &self->cond_waiter;
-  waiter->coroutine = cohook::Coroutine::current();
-  waiter->ticket = cohook::Scheduler::prepare_park();
-  {
-    std::lock_guard<cohook::detail::SpinLock> guard(cond->lock);
-    cohook::libco::push_back(cond, waiter);
-  }
-  // libco: a timeout of 0 or less means no timeout. park_until's timer is the coroutine's own
-  // (never in the parked frame, which a shared stack copies away).
-  cohook::TimePoint deadline =
-      timeout_ms > 0 ? cohook::deadline_after(std::chrono::milliseconds(timeout_ms)) : cohook::kNoDeadline;
-  cohook::Scheduler::park_until(waiter->ticket, deadline, "co_cond");
-  // Timed out (or woken by co_cond_free): still queued, unless a signaller has just popped us.
-  if (stCoCond_t* owner = waiter->owner) {
-    std::lock_guard<cohook::detail::SpinLock> guard(owner->lock);
-    if (waiter->owner == owner) cohook::libco::unlink(owner, waiter);
-  }
+  cohook::TimePoint deadline = cohook::libco::enqueue(cond, self, timeout_ms);
+  cohook::Scheduler::park_until(self->wait_record<CondWaiter>().ticket, deadline, "co_cond");
+  cohook::libco::dequeue(self);
   return 0;  // libco returns 0 whether signalled or timed out
 }
 

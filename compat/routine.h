@@ -21,9 +21,9 @@ namespace cohook::libco {
 struct EnvValues;  // compat/env_hook.cc
 void free_env_values(EnvValues* values);
 
-// A co_cond_timedwait in progress. It lives in the waiter's stCoRoutine_t, never on its stack:
-// on a shared stack, the waiter's frames are copied away while it waits, and the signaller may
-// be running at those very addresses.
+// A co_cond_timedwait in progress. It lives in the waiting Coroutine's wait storage
+// (Coroutine::fresh_wait_record), never on its stack: on a shared stack, the waiter's frames are
+// copied away while it waits, and the signaller may be running at those very addresses.
 // (Its timeout is the coroutine's own park timer: Scheduler::park_until's deadline.)
 struct CondWaiter {
   stCoCond_t* owner = nullptr;  // the cond it is queued on; nullptr once dequeued
@@ -58,7 +58,6 @@ struct stCoRoutine_t {
   bool is_main = false;   // a thread's own stack (co_self() outside coroutines)
   bool adopted = false;   // stands for a coroutine that cohook, not co_create, made
 
-  cohook::libco::CondWaiter cond_waiter;
   cohook::libco::RoutineExtras* extras = nullptr;
 
   // The extras, made on first use.

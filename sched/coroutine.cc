@@ -33,7 +33,6 @@ void call_function(void* data, BodyOp op) {
 }
 
 char* copy_name(const std::string& name) {
-  if (name.empty()) return nullptr;
   char* copy = static_cast<char*>(std::malloc(name.size() + 1));
   if (copy == nullptr) throw std::bad_alloc();
   std::memcpy(copy, name.c_str(), name.size() + 1);
@@ -65,9 +64,35 @@ Coroutine::Coroutine(Scheduler* home, CoroutineBody body, std::size_t stack_size
       body_(body),
       stack_size_(static_cast<std::uint32_t>(stack_size != 0 ? coctx::round_stack_size(stack_size)
                                                              : default_stack_size())),
-      id_(g_next_id.fetch_add(1, std::memory_order_relaxed)),
-      shared_stack_(shared_stack),
-      name_(copy_name(name)) {}
+      id_(g_next_id.fetch_add(1, std::memory_order_relaxed)) {
+  shared_stack_ = shared_stack;
+  if (!name.empty()) {
+    // Not yet shared with any other thread: a plain store will do.
+    auto* extras = new Extras;
+    try {
+      extras->name = copy_name(name);
+    } catch (...) {
+      delete extras;
+      throw;
+    }
+    extras_.store(extras, std::memory_order_relaxed);
+  }
+}
+
+Coroutine::Extras& Coroutine::extras() {
+  Extras* extras = extras_.load(std::memory_order_acquire);
+  if (extras != nullptr) return *extras;
+  auto* made = new (std::nothrow) Extras;
+  if (made == nullptr) {
+    std::fprintf(stderr, "cohook: out of memory for coroutine #%llu's state\n", static_cast<unsigned long long>(id_));
+    std::abort();
+  }
+  // seq_cst: a joiner that installs the block and then looks at the state pairs with finish(),
+  // which sets the state and then looks for the block (see wake_joiners).
+  if (extras_.compare_exchange_strong(extras, made, std::memory_order_seq_cst, std::memory_order_acquire)) return *made;
+  delete made;  // another thread won the race; `extras` is its block
+  return *extras;
+}
 
 Coroutine* Coroutine::make(Scheduler* home, CoroutineBody body, std::size_t stack_size, const std::string& name,
                            coctx::SharedStack* shared_stack) {
@@ -89,8 +114,11 @@ Coroutine* Coroutine::make(Scheduler* home, std::function<void()> fn, std::size_
 
 Coroutine::~Coroutine() {
   if (body_.call != nullptr) body_.call(body_.data, BodyOp::kDrop);  // never started (abandon drops it)
-  std::free(locals_);
-  std::free(name_);
+  if (Extras* extras = extras_.load(std::memory_order_acquire)) {
+    std::free(extras->locals);
+    std::free(extras->name);
+    delete extras;
+  }
 }
 
 void Coroutine::release() {
@@ -104,8 +132,8 @@ void Coroutine::start() {
   // The stack is taken here, on the home thread, at the first run: stack pools are per thread,
   // and coroutines queued but not yet started cost no stack.
   t_errno_location = &errno;
-  if (shared_stack_ != nullptr) {
-    new (&fiber_) coctx::Fiber(*shared_stack_, &Coroutine::entry, this);
+  if (coctx::SharedStack* shared = shared_stack_; shared != nullptr) {
+    new (&fiber_) coctx::Fiber(*shared, &Coroutine::entry, this);  // ends shared_stack_'s life
   } else {
     coctx::StackSpan stack = coctx::StackPool::this_thread().acquire(stack_size_);
     new (&fiber_) coctx::Fiber(stack, &Coroutine::entry, this);
@@ -127,6 +155,8 @@ void Coroutine::release_stack() {
   if (!shared) coctx::StackPool::this_thread().release(stack);
 }
 
+void Coroutine::switch_to_resumer_out_of_line() { switch_to_resumer(); }
+
 void Coroutine::report_overflow() { report_stack_overflow_and_die(this); }
 
 void Coroutine::check_canary_at_switch_out() {
@@ -134,16 +164,22 @@ void Coroutine::check_canary_at_switch_out() {
   if (fiber_.stack().near_low_end(__builtin_frame_address(0)) && !fiber_.stack().canary_intact()) report_overflow();
 }
 
+// Out of line, and its string with it: this frame is not on every coroutine's stack.
+[[noreturn, gnu::noinline, gnu::cold]] void Coroutine::die_of_uncaught_exception() {
+  std::fprintf(stderr, "cohook: coroutine #%llu '%s' ended with an uncaught exception %s\n",
+               static_cast<unsigned long long>(id_), name(), describe_current_exception().c_str());
+  std::terminate();
+}
+
 void Coroutine::entry(void* self, void*) {
+  // This frame sits under every frame the coroutine makes, and on a shared stack every park
+  // copies it away and back: no locals here (16 bytes: the return address and one register).
   auto* coroutine = static_cast<Coroutine*>(self);
   try {
     coroutine->body_.call(coroutine->body_.data, BodyOp::kRun);
   } catch (...) {
     // Includes abi::__forced_unwind: unwinding past the fiber's first frame has nowhere to go.
-    std::fprintf(stderr, "cohook: coroutine #%llu '%s' ended with an uncaught exception %s\n",
-                 static_cast<unsigned long long>(coroutine->id_), coroutine->name(),
-                 describe_current_exception().c_str());
-    std::terminate();
+    coroutine->die_of_uncaught_exception();
   }
   coroutine->finish();
 }
@@ -193,9 +229,15 @@ void Coroutine::reaper_loop(void*, void* transfer) {
 }
 
 void Coroutine::wake_joiners() {
-  join_lock_.lock();
-  detail::WaitNode* node = detail::take_all(joiners_);
-  join_lock_.unlock();
+  // Dekker pairing with join(): we set the state, then look for the block; a joiner installs
+  // the block, then looks at the state. With a full fence on both sides, one of us sees the
+  // other: no block means no joiner has queued, nor will one (it sees kFinished).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  Extras* extras = extras_.load(std::memory_order_acquire);
+  if (extras == nullptr) return;
+  extras->join_lock.lock();
+  detail::WaitNode* node = detail::take_all(extras->joiners);
+  extras->join_lock.unlock();
   detail::post_all(node);
 }
 
@@ -221,14 +263,16 @@ void Coroutine::join() {
                  name());
     std::abort();
   }
+  Extras& extras = this->extras();
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // see wake_joiners
   detail::WaitNodeFor node;
-  join_lock_.lock();
+  extras.join_lock.lock();
   if (finished()) {
-    join_lock_.unlock();
+    extras.join_lock.unlock();
     return;
   }
-  detail::push_back(joiners_, node.get());
-  join_lock_.unlock();
+  detail::push_back(extras.joiners, node.get());
+  extras.join_lock.unlock();
   node->baton.wait("join");
 }
 
@@ -240,26 +284,30 @@ detail::WaitNode& Coroutine::fresh_wait_node() {
 FdParker& Coroutine::fresh_fd_parker() { return *new (&fd_parker_) FdParker(); }
 
 void Coroutine::set_local(std::size_t key, void* value, void (*destroy)(void*)) {
-  if (locals_ == nullptr || key >= locals_->count) {
+  LocalTable*& locals = extras().locals;
+  if (locals == nullptr || key >= locals->count) {
     // Grown to the largest key used, in one block (slots start empty).
-    std::size_t old_count = locals_ != nullptr ? locals_->count : 0;
+    std::size_t old_count = locals != nullptr ? locals->count : 0;
     std::size_t count = key + 1 > old_count * 2 ? key + 1 : old_count * 2;
     auto* grown = static_cast<LocalTable*>(
-        std::realloc(locals_, offsetof(LocalTable, slots) + count * sizeof(LocalSlot)));
+        std::realloc(locals, offsetof(LocalTable, slots) + count * sizeof(LocalSlot)));
     if (grown == nullptr) throw std::bad_alloc();
     for (std::size_t i = old_count; i < count; ++i) grown->slots[i] = LocalSlot{};
     grown->count = count;
-    locals_ = grown;
+    locals = grown;
   }
-  locals_->slots[key] = LocalSlot{value, destroy};
+  locals->slots[key] = LocalSlot{value, destroy};
 }
 
 void Coroutine::run_local_destructors() {
+  Extras* extras = extras_.load(std::memory_order_relaxed);  // only we make locals
+  if (extras == nullptr) return;
+  LocalTable*& locals = extras->locals;
   // As pthread keys do: a destructor may set other slots, so go round a few times.
   for (int round = 0; round < 4; ++round) {
     bool any = false;
-    for (std::size_t i = 0; locals_ != nullptr && i < locals_->count; ++i) {
-      LocalSlot& slot = locals_->slots[i];
+    for (std::size_t i = 0; locals != nullptr && i < locals->count; ++i) {
+      LocalSlot& slot = locals->slots[i];
       if (slot.value == nullptr) continue;
       void* value = slot.value;
       slot.value = nullptr;
@@ -270,8 +318,8 @@ void Coroutine::run_local_destructors() {
     }
     if (!any) break;
   }
-  std::free(locals_);
-  locals_ = nullptr;
+  std::free(locals);
+  locals = nullptr;
 }
 
 }  // namespace cohook

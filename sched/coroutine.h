@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <new>
 #include <string>
 
 #include "coctx/fiber.h"
@@ -91,7 +92,10 @@ class Coroutine {
 
   std::uint64_t id() const { return id_; }
   // "" when it was given none.
-  const char* name() const { return name_ != nullptr ? name_ : ""; }
+  const char* name() const {
+    Extras* extras = extras_.load(std::memory_order_acquire);
+    return extras != nullptr && extras->name != nullptr ? extras->name : "";
+  }
   Scheduler* home() const { return home_; }
   CoroutineState state() const { return state_.load(std::memory_order_acquire); }
   bool finished() const { return state() == CoroutineState::kFinished; }
@@ -172,7 +176,9 @@ class Coroutine {
 
   // Coroutine-local slots (cohook::CoroutineLocal, co_getspecific, green-mode pthread keys).
   void* local(std::size_t key) const {
-    return locals_ != nullptr && key < locals_->count ? locals_->slots[key].value : nullptr;
+    Extras* extras = extras_.load(std::memory_order_relaxed);  // only the coroutine itself makes locals
+    LocalTable* locals = extras != nullptr ? extras->locals : nullptr;
+    return locals != nullptr && key < locals->count ? locals->slots[key].value : nullptr;
   }
   void set_local(std::size_t key, void* value, void (*destroy)(void*));
 
@@ -190,7 +196,25 @@ class Coroutine {
   // The record for this coroutine's next fd wait, reset. It shares storage with the wait node:
   // a coroutine waits on one thing at a time, and each wait takes its record afresh.
   FdParker& fresh_fd_parker();
+  // The same storage for one wait record of a layer above (libco's co_cond waiter), made afresh:
+  // the record must not live in the waiting frame either, and a coroutine waits on one thing at
+  // a time. It stays valid until this coroutine's next wait of any kind.
+  template <class Record>
+  Record& fresh_wait_record() {
+    static_assert(sizeof(Record) <= sizeof(wait_record_) && alignof(Record) <= alignof(FdParker),
+                  "the record must fit the coroutine's wait storage");
+    return *new (wait_record_) Record();
+  }
+  // The record the last fresh_wait_record<Record>() made.
+  template <class Record>
+  Record& wait_record() {
+    return *std::launder(reinterpret_cast<Record*>(wait_record_));
+  }
   std::size_t stack_size() const { return stack_size_; }
+  // Whether this coroutine has made its block of rarely used state (a name, coroutine-locals,
+  // an interruptible call, a joiner). For tests of the memory layout's promise: a coroutine that
+  // uses none of them never pays for the block.
+  bool has_extras() const { return extras_.load(std::memory_order_acquire) != nullptr; }
 
  private:
   friend class Scheduler;
@@ -211,6 +235,7 @@ class Coroutine {
   static void reaper_loop(void* data, void* transfer);
   void run_local_destructors();
   [[noreturn]] void report_overflow();
+  [[noreturn]] void die_of_uncaught_exception();
   [[gnu::noinline, gnu::cold]] void check_canary_at_switch_out();
 
   // The resumer's half of a switch in: the caller's fiber becomes the resumer, and errno and the
@@ -253,6 +278,36 @@ class Coroutine {
     fiber_.switch_to(*resumer_);
   }
 
+  // switch_to_resumer() out of line, for parks and yields (sched/scheduler.cc): the switch is
+  // its tail call, so its frame is only a return address, and the parking frame keeps nothing
+  // but the coroutine's address across the switch. On a shared stack, every byte of the parked
+  // frames is copied away and back at each park, and kept on the heap meanwhile.
+  [[gnu::noinline]] void switch_to_resumer_out_of_line();
+
+  struct LocalTable;
+  // What few coroutines use, in a block of its own made on first use, so that a million parked
+  // coroutines that use none of it carry one pointer instead. It is made by the creator (a
+  // name), by the coroutine itself (coroutine-locals, an interruptible call) or by a joiner on
+  // any thread: installed with one compare-and-swap (the loser frees its copy), freed with the
+  // coroutine, never moved. Readers on other threads (signal handlers among them) load the
+  // pointer with acquire.
+  struct Extras {
+    char* name = nullptr;  // a heap copy, only when named
+    LocalTable* locals = nullptr;  // grown at set_local
+    // Interruptions (sched/interrupt.h). The call fields are written by the coroutine itself and
+    // read on its home thread; the posted words are or-ed in from any thread or signal handler.
+    bool call_restartable = false;
+    std::uint64_t call_accepts = 0;
+    std::atomic<std::uint64_t> posted_restart{0};     // sources posted as InterruptKind::kRestart
+    std::atomic<std::uint64_t> posted_no_restart{0};  // sources posted as InterruptKind::kNoRestart
+    // Joining.
+    detail::SpinLock join_lock;
+    detail::WaitList joiners;
+  };
+  // The extras, made now if need be. Aborts with a message if memory is exhausted: its callers
+  // (a hooked call opening an interruptible scope among them) have no way to report it.
+  Extras& extras();
+
   struct LocalSlot {
     void* value = nullptr;
     void (*destroy)(void*) = nullptr;
@@ -263,12 +318,21 @@ class Coroutine {
     LocalSlot slots[1];  // really `count` of them
   };
 
+  // After an interruption was taken (or cut a park short): what was posted is spent.
+  void clear_posted_interrupts() {
+    if (Extras* extras = extras_.load(std::memory_order_relaxed)) {
+      extras->posted_restart.store(0, std::memory_order_relaxed);
+      extras->posted_no_restart.store(0, std::memory_order_relaxed);
+    }
+  }
+
   // Laid out small (a million parked libco coroutines each hold one), the hot fields first.
   coctx::Fiber* resumer_ = nullptr;
   Coroutine* previous_ = nullptr;  // the coroutine running when we were resumed (nullptr: none)
   int resumer_errno_ = 0;          // the resumer's errno while we run
   int own_errno_ = 0;              // ours while we are switched out
   union {
+    coctx::SharedStack* shared_stack_;  // until the first resume: where the fiber will run (nullptr: private)
     coctx::Fiber fiber_;  // made at the first resume, on the home thread (started_)
   };
   Scheduler* home_;  // changes only before the first run, when an idle scheduler steals it
@@ -280,18 +344,16 @@ class Coroutine {
   bool hooks_enabled_ = true;
   bool real_lock_reported_ = false;
   bool resumed_as_last_act_ = false;  // our end goes through the reaper (resume_as_last_act)
-  detail::SpinLock join_lock_;
+  bool in_interruptible_call_ = false;  // sched/interrupt.h; the call's settings are in the extras
   std::atomic<int> refs_{1};
   const std::uint32_t stack_size_;  // private stacks (<= 1 GiB, see COHOOK_STACK_SIZE)
   int wait_fd_ = -1;
   int real_locks_held_ = 0;
   const std::uint64_t id_;
-  coctx::SharedStack* const shared_stack_;
   const char* wait_what_ = nullptr;
   std::int64_t parked_since_ms_ = 0;  // diag::coarse_now_ms() at the last park, for dumps
   void* user_data_ = nullptr;
-  LocalTable* locals_ = nullptr;
-  char* name_ = nullptr;  // a heap copy, only when named
+  std::atomic<Extras*> extras_{nullptr};
 
   // Parking: armed_ticket_ holds the ticket of the park in progress (0 when none); the one
   // unpark that swaps it out wins and queues the coroutine, carrying wake_reason_.
@@ -301,21 +363,11 @@ class Coroutine {
   Coroutine* prev_started_ = nullptr;  // the home scheduler's list of started coroutines
   Coroutine* next_started_ = nullptr;
   ParkTimer park_timer_;
-  union {  // one wait at a time: fresh_fd_parker() / fresh_wait_node() construct the one in use
+  union {  // one wait at a time: fresh_fd_parker() / fresh_wait_node() / fresh_wait_record() construct the one in use
     FdParker fd_parker_;
     detail::WaitNode wait_node_;
+    alignas(FdParker) unsigned char wait_record_[sizeof(FdParker)];
   };
-
-  // Interruptions (sched/interrupt.h). The call fields are written by the coroutine itself and
-  // read on its home thread; the posted words are or-ed in from any thread or signal handler.
-  bool in_interruptible_call_ = false;
-  bool call_restartable_ = false;
-  std::uint64_t call_accepts_ = 0;
-  std::atomic<std::uint64_t> posted_restart_{0};    // sources posted as InterruptKind::kRestart
-  std::atomic<std::uint64_t> posted_no_restart_{0}; // sources posted as InterruptKind::kNoRestart
-
-  // Joining.
-  detail::WaitList joiners_;
 };
 
 }  // namespace cohook

@@ -9,16 +9,19 @@ namespace cohook {
 
 InterruptibleCall::InterruptibleCall(bool restartable, std::uint64_t accepts) : coroutine_(Coroutine::current()) {
   if (coroutine_ == nullptr) return;
+  // The call's state lives in the coroutine's extras, made at its first interruptible call:
+  // until then a post finds no block and is dropped, as it would be cleared here anyway.
+  Coroutine::Extras& extras = coroutine_->extras();
   outer_active_ = coroutine_->in_interruptible_call_;
-  outer_restartable_ = coroutine_->call_restartable_;
-  outer_accepts_ = coroutine_->call_accepts_;
+  outer_restartable_ = extras.call_restartable;
+  outer_accepts_ = extras.call_accepts;
   if (!outer_active_) {
     // Whatever was posted while no call was open interrupted nothing.
-    coroutine_->posted_restart_.store(0, std::memory_order_relaxed);
-    coroutine_->posted_no_restart_.store(0, std::memory_order_relaxed);
+    extras.posted_restart.store(0, std::memory_order_relaxed);
+    extras.posted_no_restart.store(0, std::memory_order_relaxed);
   }
-  coroutine_->call_restartable_ = restartable;
-  coroutine_->call_accepts_ = accepts;
+  extras.call_restartable = restartable;
+  extras.call_accepts = accepts;
   // Last: a handler on this thread that sees the flag sees the call's settings too.
   std::atomic_signal_fence(std::memory_order_seq_cst);
   coroutine_->in_interruptible_call_ = true;
@@ -28,27 +31,32 @@ InterruptibleCall::~InterruptibleCall() {
   if (coroutine_ == nullptr) return;
   coroutine_->in_interruptible_call_ = outer_active_;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  coroutine_->call_restartable_ = outer_restartable_;
-  coroutine_->call_accepts_ = outer_accepts_;
+  Coroutine::Extras& extras = coroutine_->extras();  // made by the constructor
+  extras.call_restartable = outer_restartable_;
+  extras.call_accepts = outer_accepts_;
 }
 
 bool InterruptibleCall::take_pending() {
   if (coroutine_ == nullptr || !Scheduler::interrupt_matches(coroutine_)) return false;
-  coroutine_->posted_restart_.store(0, std::memory_order_relaxed);
-  coroutine_->posted_no_restart_.store(0, std::memory_order_relaxed);
+  coroutine_->clear_posted_interrupts();
   return true;
 }
 
 bool Scheduler::interrupt_matches(const Coroutine* coroutine) {
-  std::uint64_t sources = coroutine->posted_no_restart_.load(std::memory_order_acquire);
-  if (!coroutine->call_restartable_) sources |= coroutine->posted_restart_.load(std::memory_order_acquire);
-  return (sources & coroutine->call_accepts_) != 0;
+  const Coroutine::Extras* extras = coroutine->extras_.load(std::memory_order_acquire);
+  if (extras == nullptr) return false;  // never in an interruptible call
+  std::uint64_t sources = extras->posted_no_restart.load(std::memory_order_acquire);
+  if (!extras->call_restartable) sources |= extras->posted_restart.load(std::memory_order_acquire);
+  return (sources & extras->call_accepts) != 0;
 }
 
 void Scheduler::interrupt(Coroutine* coroutine, int source, InterruptKind kind) {
   std::uint64_t bit = interrupt_source_bit(source);
   if (bit == 0 || coroutine == nullptr) return;
-  auto& word = kind == InterruptKind::kRestart ? coroutine->posted_restart_ : coroutine->posted_no_restart_;
+  // No extras: it has never opened an interruptible call, so there is nothing to interrupt.
+  Coroutine::Extras* extras = coroutine->extras_.load(std::memory_order_acquire);
+  if (extras == nullptr) return;
+  auto& word = kind == InterruptKind::kRestart ? extras->posted_restart : extras->posted_no_restart;
   word.fetch_or(bit, std::memory_order_acq_rel);
   Scheduler* home = coroutine->home_;
   home->interrupts_posted_.store(true, std::memory_order_seq_cst);
@@ -73,14 +81,12 @@ void Scheduler::deliver_interrupts() {
   while (oldest != nullptr && oldest->next_started_ != nullptr) oldest = oldest->next_started_;
   for (Coroutine* c = oldest; c != nullptr; c = c->prev_started_) {
     if (!c->in_interruptible_call_) continue;
-    if (restart != 0) c->posted_restart_.fetch_or(restart, std::memory_order_acq_rel);
-    if (no_restart != 0) c->posted_no_restart_.fetch_or(no_restart, std::memory_order_acq_rel);
+    Coroutine::Extras& extras = c->extras();  // made when the call opened
+    if (restart != 0) extras.posted_restart.fetch_or(restart, std::memory_order_acq_rel);
+    if (no_restart != 0) extras.posted_no_restart.fetch_or(no_restart, std::memory_order_acq_rel);
     if (c->state() != CoroutineState::kParked || !interrupt_matches(c)) continue;  // pending until it parks
     std::uint64_t ticket = c->armed_ticket_.load(std::memory_order_acquire);
-    if (ticket != 0 && unpark(c, ticket, WakeReason::kInterrupted)) {
-      c->posted_restart_.store(0, std::memory_order_relaxed);
-      c->posted_no_restart_.store(0, std::memory_order_relaxed);
-    }
+    if (ticket != 0 && unpark(c, ticket, WakeReason::kInterrupted)) c->clear_posted_interrupts();
   }
 }
 

@@ -125,46 +125,58 @@ bool Scheduler::cancel_park(std::uint64_t ticket) {
 namespace {
 const Scheduler::ParkObserver* g_park_observer = nullptr;
 
+// Out of line: its token would otherwise take a register, and so stack room, in every parked
+// frame (see park_until).
+[[gnu::noinline]] void switch_out_with_observer(Coroutine* self, const Scheduler::ParkObserver* observer,
+                                                void (*switch_out)(Coroutine*)) {
+  void* token = observer->before();
+  switch_out(self);
+  observer->after(token);
+}
+
 // Switches the running coroutine out, telling the observer (if any) on both sides.
-void switch_out_observed(Coroutine* self, void (*switch_out)(Coroutine*)) {
+inline void switch_out_observed(Coroutine* self, void (*switch_out)(Coroutine*)) {
   const Scheduler::ParkObserver* observer = g_park_observer;
   if (observer == nullptr) [[likely]] {
     switch_out(self);
     return;
   }
-  void* token = observer->before();
-  switch_out(self);
-  observer->after(token);
+  switch_out_with_observer(self, observer, switch_out);
 }
 }  // namespace
 
 void Scheduler::set_park_observer(const ParkObserver* observer) { g_park_observer = observer; }
 
 WakeReason Scheduler::park_until(std::uint64_t ticket, TimePoint deadline, const char* what) {
+  // This frame stays on the parked coroutine's stack, and a shared stack's parks copy it away
+  // and back: everything but the switch is out of line, so that only `self` lives across it.
+  // False: an interruption arrived during the call before this park; do not sleep at all.
+  auto arm = [](Coroutine* self, std::uint64_t ticket, TimePoint deadline, const char* what)
+                 __attribute__((noinline)) {
+    check_no_real_lock_held(what);
+    if (self->in_interruptible_call_ && interrupt_matches(self) && cancel_park(ticket)) {
+      self->clear_posted_interrupts();
+      self->wait_what_ = nullptr;
+      self->wait_fd_ = -1;
+      return false;
+    }
+    if (deadline != kNoDeadline) {
+      ParkTimer& timer = self->park_timer_;
+      timer.deadline = deadline;
+      timer.fire = &on_park_timeout;
+      timer.context = self;  // fires with park_ticket(), which is `ticket` until we run again
+      self->home_->timers_.add(&timer);
+    }
+    self->wait_what_ = what;
+    self->parked_since_ms_ = diag::park_clock_ms();
+    if (self->armed_ticket_.load(std::memory_order_acquire) == ticket)
+      self->state_.store(CoroutineState::kParked, std::memory_order_relaxed);
+    return true;
+  };
   Coroutine* self = running_coroutine("park_until");
-  check_no_real_lock_held(what);
-  Scheduler* home = self->home_;
-  ParkTimer& timer = self->park_timer_;
-  // An interruption that arrived during the call before this park: do not sleep at all.
-  if (self->in_interruptible_call_ && interrupt_matches(self) && cancel_park(ticket)) {
-    self->posted_restart_.store(0, std::memory_order_relaxed);
-    self->posted_no_restart_.store(0, std::memory_order_relaxed);
-    self->wait_what_ = nullptr;
-    self->wait_fd_ = -1;
-    return WakeReason::kInterrupted;
-  }
-  if (deadline != kNoDeadline) {
-    timer.deadline = deadline;
-    timer.fire = &on_park_timeout;
-    timer.context = self;  // fires with park_ticket(), which is `ticket` until we run again
-    home->timers_.add(&timer);
-  }
-  self->wait_what_ = what;
-  self->parked_since_ms_ = diag::park_clock_ms();
-  if (self->armed_ticket_.load(std::memory_order_acquire) == ticket)
-    self->state_.store(CoroutineState::kParked, std::memory_order_relaxed);
-  switch_out_observed(self, [](Coroutine* c) { c->switch_to_resumer(); });
-  if (timer.queued()) home->timers_.cancel(&timer);
+  if (!arm(self, ticket, deadline, what)) return WakeReason::kInterrupted;
+  switch_out_observed(self, [](Coroutine* c) { c->switch_to_resumer_out_of_line(); });
+  if (self->park_timer_.queued()) self->home_->timers_.cancel(&self->park_timer_);
   self->wait_what_ = nullptr;
   self->wait_fd_ = -1;
   return self->wake_reason_;
@@ -187,7 +199,7 @@ void Scheduler::yield() {
     return;
   }
   self->home_->make_ready(self);
-  switch_out_observed(self, [](Coroutine* c) { c->switch_to_resumer(); });
+  switch_out_observed(self, [](Coroutine* c) { c->switch_to_resumer_out_of_line(); });
 }
 
 WakeReason Scheduler::sleep_until(TimePoint deadline) {

@@ -22,7 +22,6 @@ void push_back(WaitList& list, WaitNode* node) {
   if (list.tail != nullptr) list.tail->next = node;
   else list.head = node;
   list.tail = node;
-  node->queued = true;
 }
 
 WaitNode* pop_front(WaitList& list) {
@@ -33,7 +32,6 @@ WaitNode* pop_front(WaitList& list) {
     if (list.head != nullptr) list.head->prev = nullptr;
     else list.tail = nullptr;
     node->next = node->prev = nullptr;
-    node->queued = false;
     // In a forked child, a waiter from before the fork is gone (Baton::waiter_vanished): what
     // the caller hands over (a mutex, a count) goes to the next one instead.
     if (!node->baton.waiter_vanished()) return node;
@@ -41,19 +39,18 @@ WaitNode* pop_front(WaitList& list) {
 }
 
 bool remove(WaitList& list, WaitNode* node) {
-  if (!node->queued) return false;
+  if (node->prev == nullptr && list.head != node) return false;
   if (node->prev != nullptr) node->prev->next = node->next;
   else list.head = node->next;
   if (node->next != nullptr) node->next->prev = node->prev;
   else list.tail = node->prev;
   node->next = node->prev = nullptr;
-  node->queued = false;
   return true;
 }
 
 WaitNode* take_all(WaitList& list) {
   WaitNode* chain = list.head;
-  for (WaitNode* n = chain; n != nullptr; n = n->next) n->queued = false;
+  for (WaitNode* n = chain; n != nullptr; n = n->next) n->prev = nullptr;  // unqueued; `next` chains them
   list.head = list.tail = nullptr;
   return chain;
 }

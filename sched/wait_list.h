@@ -7,11 +7,13 @@
 
 namespace cohook::detail {
 
+// Queued exactly when it has a predecessor or heads its list: every operation that unlinks a
+// node clears its `prev`, so no flag is needed (a coroutine holds one node; a million parked
+// ones would each pay for the flag's padding).
 struct WaitNode {
   Baton baton;
   WaitNode* prev = nullptr;
   WaitNode* next = nullptr;
-  bool queued = false;
 };
 
 void push_back(WaitList& list, WaitNode* node);
