@@ -190,7 +190,7 @@ void Coroutine::finish() {
   body.call(body.data, BodyOp::kDrop);  // captures die here, in the coroutine, where they may still park
   run_local_destructors();
   if (check_canary_ && !fiber_.stack().canary_intact()) report_overflow();
-  state_.store(CoroutineState::kFinished, std::memory_order_release);
+  state_.store(CoroutineState::kFinished, std::memory_order_seq_cst);  // seq_cst: see wake_joiners
   wake_joiners();
   leave();
   // The stack is released by Scheduler::on_finished, which cannot run here: we are still
@@ -229,11 +229,10 @@ void Coroutine::reaper_loop(void*, void* transfer) {
 }
 
 void Coroutine::wake_joiners() {
-  // Dekker pairing with join(): we set the state, then look for the block; a joiner installs
-  // the block, then looks at the state. With a full fence on both sides, one of us sees the
+  // Dekker pairing with join(): our caller set the state, then we look for the block; a joiner
+  // installs the block, then looks at the state. All four are seq_cst, so one of us sees the
   // other: no block means no joiner has queued, nor will one (it sees kFinished).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  Extras* extras = extras_.load(std::memory_order_acquire);
+  Extras* extras = extras_.load(std::memory_order_seq_cst);
   if (extras == nullptr) return;
   extras->join_lock.lock();
   detail::WaitNode* node = detail::take_all(extras->joiners);
@@ -251,7 +250,7 @@ void Coroutine::abandon() {
   CoroutineBody body = body_;
   body_ = CoroutineBody{};
   if (body.call != nullptr) body.call(body.data, BodyOp::kDrop);
-  state_.store(CoroutineState::kFinished, std::memory_order_release);
+  state_.store(CoroutineState::kFinished, std::memory_order_seq_cst);  // seq_cst: see wake_joiners
   wake_joiners();
   home_->on_finished(this);
 }
@@ -264,10 +263,9 @@ void Coroutine::join() {
     std::abort();
   }
   Extras& extras = this->extras();
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // see wake_joiners
   detail::WaitNodeFor node;
   extras.join_lock.lock();
-  if (finished()) {
+  if (state_.load(std::memory_order_seq_cst) == CoroutineState::kFinished) {  // see wake_joiners
     extras.join_lock.unlock();
     return;
   }
