@@ -298,7 +298,7 @@ void Coroutine::set_local(std::size_t key, void* value, void (*destroy)(void*)) 
 }
 
 void Coroutine::run_local_destructors() {
-  Extras* extras = extras_.load(std::memory_order_relaxed);  // only we make locals
+  Extras* extras = extras_.load(std::memory_order_acquire);  // a joiner on another thread may have made it
   if (extras == nullptr) return;
   LocalTable*& locals = extras->locals;
   // As pthread keys do: a destructor may set other slots, so go round a few times.

@@ -176,7 +176,7 @@ class Coroutine {
 
   // Coroutine-local slots (cohook::CoroutineLocal, co_getspecific, green-mode pthread keys).
   void* local(std::size_t key) const {
-    Extras* extras = extras_.load(std::memory_order_relaxed);  // only the coroutine itself makes locals
+    Extras* extras = extras_.load(std::memory_order_acquire);  // a joiner on another thread may have made it
     LocalTable* locals = extras != nullptr ? extras->locals : nullptr;
     return locals != nullptr && key < locals->count ? locals->slots[key].value : nullptr;
   }
@@ -320,7 +320,7 @@ class Coroutine {
 
   // After an interruption was taken (or cut a park short): what was posted is spent.
   void clear_posted_interrupts() {
-    if (Extras* extras = extras_.load(std::memory_order_relaxed)) {
+    if (Extras* extras = extras_.load(std::memory_order_acquire)) {
       extras->posted_restart.store(0, std::memory_order_relaxed);
       extras->posted_no_restart.store(0, std::memory_order_relaxed);
     }
