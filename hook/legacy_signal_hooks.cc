@@ -54,7 +54,8 @@ int change_one(int how, int signal) {
 int pause_with(int signal_or_mask, bool is_signal) {
   sigset_t set;
   if (is_signal) {
-    if (cohook::hook::program_sigprocmask(SIG_BLOCK, nullptr, &set) < 0 || sigdelset(&set, signal_or_mask) < 0) return -1;
+    if (cohook::hook::program_sigprocmask(SIG_BLOCK, nullptr, &set) < 0 || sigdelset(&set, signal_or_mask) < 0)
+      return -1;
   } else {
     set = set_of_old_mask(signal_or_mask);
   }

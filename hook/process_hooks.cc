@@ -7,8 +7,9 @@
 //   caller while any system() runs (counted across callers) and reset to the default in the
 //   child unless they were ignored before; SIGCHLD is blocked on the calling thread meanwhile
 //   (counted per thread: coroutines of one thread share its mask; under corun, per green thread)
-//   and the child starts with the caller's mask. The wait restarts after signals. A shell that cannot be started gives the
-//   status of _exit(127); system(NULL) says whether /bin/sh can run.
+//   and the child starts with the caller's mask (the green thread's under corun). The wait
+//   restarts after signals. A shell that cannot be started gives the status of _exit(127);
+//   system(NULL) says whether /bin/sh can run.
 // - popen() in a coroutine is cohook's (pipe2 + posix_spawn of /bin/sh -c, fdopen), so that
 //   pclose knows the pid; pclose of such a stream closes it and waits, parking. A stream from
 //   glibc's popen (opened outside a coroutine) goes to glibc's pclose, which blocks the thread.
