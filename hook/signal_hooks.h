@@ -2,7 +2,7 @@
 // knows about, and the per-call signal masks of ppoll, pselect and epoll_pwait.
 //
 // The policy (README, "Signals"): a signal whose handler was installed through sigaction,
-// signal, bsd_signal, sysv_signal or siginterrupt runs the user's handler as usual, and then
+// signal, bsd_signal, sysv_signal, siginterrupt, sigset or sigignore runs the user's handler as usual, and then
 // interrupts every coroutine of the thread it was delivered to that is inside an interruptible
 // call (Scheduler::interrupt_thread): EINTR unless the handler has SA_RESTART; poll, select,
 // epoll_wait, the sleep family and socket calls with a timeout fail with EINTR either way.
