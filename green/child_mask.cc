@@ -54,17 +54,18 @@ class ExecScope {
     GreenThread* self = green_caller();
     if (self == nullptr) return;
     active_ = true;
-    ignored_ = hook::ignore_caught_ignored_signals();
     sigset_t mask;
     sigemptyset(&mask);
     store_bits(self->signals.blocked.load(std::memory_order_relaxed), &mask);
     real_thread_sigmask(SIG_SETMASK, &mask, &saved_);
+    // After the mask: what this thread blocks stays pending under SIG_IGN instead of vanishing.
+    ignored_ = hook::ignore_caught_ignored_signals();
   }
   ~ExecScope() {
     if (!active_) return;
     int error = errno;
-    real_thread_sigmask(SIG_SETMASK, &saved_, nullptr);  // what arrived meanwhile is delivered now
     hook::catch_ignored_signals_again(ignored_);
+    real_thread_sigmask(SIG_SETMASK, &saved_, nullptr);  // what arrived meanwhile is delivered now
     errno = error;
   }
   ExecScope(const ExecScope&) = delete;
