@@ -290,6 +290,8 @@ bool Scheduler::may_spin_for_post() {
       running->home_ != self)
     return false;
   if (!self->remote_recent_ && !self->post_spin_won_) return false;
+  if (self->post_spins_this_round_ >= kPostSpinsPerRound || diag::g_safe_point_requested.load(std::memory_order_relaxed))
+    return false;
   if (self->ready_count_ != 0 || self->remote_head_.load(std::memory_order_relaxed) != nullptr ||
       self->fresh_count_.load(std::memory_order_relaxed) != 0 ||
       self->interrupts_posted_.load(std::memory_order_relaxed) || self->stop_requested_.load(std::memory_order_relaxed))
@@ -312,6 +314,9 @@ bool Scheduler::spin_for_post(const std::atomic<std::uint32_t>& word, std::uint3
       if (word.load(std::memory_order_acquire) != value) {
         self->post_spin_credit_ = std::min(self->post_spin_credit_ + 1, kSpinCreditMax);
         self->post_spin_won_ = true;
+        ++self->post_spins_this_round_;
+        // For the hog watchdog the coroutine waited, as a park and resume would have shown.
+        diag::note_switch(true);
         return true;
       }
       spin_pause();
@@ -319,7 +324,8 @@ bool Scheduler::spin_for_post(const std::atomic<std::uint32_t>& word, std::uint3
     if (self->remote_head_.load(std::memory_order_relaxed) != nullptr ||
         self->interrupts_posted_.load(std::memory_order_relaxed) ||
         self->fresh_count_.load(std::memory_order_relaxed) != 0 ||
-        self->stop_requested_.load(std::memory_order_relaxed))
+        self->stop_requested_.load(std::memory_order_relaxed) ||
+        diag::g_safe_point_requested.load(std::memory_order_relaxed))
       return false;  // not the spin's failure: this thread has other work
     if (Clock::now() >= until) {
       if (until == full) {  // a deadline or a timer that cut it short says nothing of the spin
@@ -396,6 +402,7 @@ void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   diag::safe_point(this);
   if (interrupts_posted_.load(std::memory_order_relaxed)) deliver_interrupts();
   remote_recent_ = false;
+  post_spins_this_round_ = 0;
   drain_remote();
   ready_published_.store(ready_count_, std::memory_order_relaxed);
   run_ready();

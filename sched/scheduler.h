@@ -230,6 +230,11 @@ class Scheduler {
   int post_spin_credit_ = kSpinCreditMax;
   unsigned post_spin_skipped_ = 0;
   bool post_spin_won_ = false;  // the last spin_for_post was ended by the post
+  // Posted spins since this thread's loop last ran a round: a coroutine whose waits all end in
+  // the spin never goes back to the loop, and fd events, timers and diagnostics' safe points
+  // are served only there, so after kPostSpinsPerRound of them its next wait parks.
+  unsigned post_spins_this_round_ = 0;
+  static constexpr unsigned kPostSpinsPerRound = 32;
   static constexpr int kSpinCreditMax = 16;
   static constexpr int kSpinFailureCost = 4;
   static constexpr unsigned kSpinProbeEvery = 64;
