@@ -45,10 +45,9 @@ bool Baton::wait_until(TimePoint deadline, const char* what) {
       await_post();  // posted before we got here
       return true;
     }
-    if (Scheduler::spin_for_post(state_, kSpinning, deadline)) {
-      await_post();
-      return true;
-    }
+    // On post_done_ rather than state_: the poster writes both on one line, and the flag comes
+    // last, so the one transfer that ends the spin also ends await_post's wait.
+    if (Scheduler::spin_for_post(post_done_, deadline)) return true;
     from = kSpinning;
   }
   std::uint64_t ticket = Scheduler::prepare_park();

@@ -302,16 +302,16 @@ bool Scheduler::may_spin_for_post() {
   return true;
 }
 
-bool Scheduler::spin_for_post(const std::atomic<std::uint32_t>& word, std::uint32_t value, TimePoint deadline) {
+bool Scheduler::spin_for_post(const std::atomic<bool>& done, TimePoint deadline) {
   static const auto spin = std::chrono::microseconds(config().spin_us);
   Scheduler* self = t_scheduler;
   TimePoint full = Clock::now() + spin;
   TimePoint until = std::min({full, deadline, self->timers_.next_deadline()});
   for (;;) {
-    // The word every pause (its line is the only one a poster writes to end the spin), the rest
+    // The flag every pause (its line is the only one a poster writes to end the spin), the rest
     // and the clock every few.
     for (int i = 0; i < 16; ++i) {
-      if (word.load(std::memory_order_acquire) != value) {
+      if (done.load(std::memory_order_acquire)) {
         self->post_spin_credit_ = std::min(self->post_spin_credit_ + 1, kSpinCreditMax);
         self->post_spin_won_ = true;
         ++self->post_spins_this_round_;

@@ -75,10 +75,10 @@ class Scheduler {
   // is not 0. A post that lands during the spin costs the poster one store and the waiter no
   // switch, no remote-queue push and no scheduler round.
   static bool may_spin_for_post();
-  // Spins while `word` holds `value`: true once it changes (read with acquire). False when the
-  // spin ends first: COHOOK_SPIN_US passed, or the deadline, or this scheduler's next timer, or
-  // work arrived for it (queued coroutines, interruptions, new coroutines, stop()).
-  static bool spin_for_post(const std::atomic<std::uint32_t>& word, std::uint32_t value, TimePoint deadline);
+  // Spins until `done` is true: true then (read with acquire). False when the spin ends first:
+  // COHOOK_SPIN_US passed, or the deadline, or this scheduler's next timer, or work arrived for
+  // it (queued coroutines, interruptions, new coroutines, stop(), a diagnostics safe point).
+  static bool spin_for_post(const std::atomic<bool>& done, TimePoint deadline);
   // To the back of the ready queue (a no-op outside a coroutine).
   static void yield();
   // Who wants to know when the running coroutine switches out in park_until or yield (the hook
