@@ -160,24 +160,34 @@ std::size_t random_start(std::size_t count) {
 }
 
 // Locks every distinct channel of the cases in address order (so that two selects over the
-// same channels cannot deadlock), and unlocks them again.
+// same channels cannot deadlock), and unlocks them again. A few cases need no allocation.
 class LockAll {
  public:
-  LockAll(ChannelBase::Case* cases, std::size_t count, std::vector<ChannelBase*>& scratch) : channels_(scratch) {
-    channels_.clear();
-    for (std::size_t i = 0; i < count; ++i) channels_.push_back(cases[i].channel);
-    std::sort(channels_.begin(), channels_.end());
-    channels_.erase(std::unique(channels_.begin(), channels_.end()), channels_.end());
-    for (ChannelBase* ch : channels_) ChannelCore::lock_of(ch).lock();
+  LockAll(ChannelBase::Case* cases, std::size_t count) {
+    channels_ = inline_;
+    if (count > kInline) {
+      heap_.resize(count);
+      channels_ = heap_.data();
+    }
+    for (std::size_t i = 0; i < count; ++i) channels_[i] = cases[i].channel;
+    std::sort(channels_, channels_ + count);
+    count_ = static_cast<std::size_t>(std::unique(channels_, channels_ + count) - channels_);
+    for (std::size_t i = 0; i < count_; ++i) ChannelCore::lock_of(channels_[i]).lock();
   }
   void unlock_all() {
-    for (ChannelBase* ch : channels_) ChannelCore::lock_of(ch).unlock();
-    channels_.clear();
+    for (std::size_t i = 0; i < count_; ++i) ChannelCore::lock_of(channels_[i]).unlock();
+    count_ = 0;
   }
   ~LockAll() { unlock_all(); }
+  LockAll(const LockAll&) = delete;
+  LockAll& operator=(const LockAll&) = delete;
 
  private:
-  std::vector<ChannelBase*>& channels_;
+  static constexpr std::size_t kInline = 4;
+  ChannelBase* inline_[kInline];
+  std::vector<ChannelBase*> heap_;
+  ChannelBase** channels_;
+  std::size_t count_ = 0;
 };
 
 }  // namespace
@@ -198,8 +208,6 @@ int ChannelBase::select(Case* cases, std::size_t count, bool may_wait, std::chro
     return done ? 0 : kNotReady;
   }
 
-  std::vector<ChannelBase*> scratch;
-  scratch.reserve(count);
   // Made before locking: on a coroutine it is the coroutine's own node (see WaitNodeFor).
   std::optional<WaitNodeFor> node;
   if (may_wait) node.emplace();
@@ -213,7 +221,7 @@ int ChannelBase::select(Case* cases, std::size_t count, bool may_wait, std::chro
   SelectWaiter* owner = nullptr;
   ChannelWaiter* waiters = nullptr;
   {
-    LockAll locked(cases, count, scratch);
+    LockAll locked(cases, count);
     for (std::size_t k = 0; k < count; ++k) {
       std::size_t i = (start + k) % count;
       if (ChannelCore::try_case(cases[i], ok, &partner)) {
