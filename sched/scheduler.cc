@@ -286,11 +286,11 @@ bool Scheduler::may_spin_for_post() {
   Coroutine* running = Coroutine::current();
   // A coroutine resumed by another one (libco's co_resume) hands its resumer the thread when it
   // parks: it must not keep it.
-  if (spin_us == 0 || self == nullptr || running == nullptr || running->previous_ != nullptr ||
-      running->home_ != self)
+  if (spin_us == 0 || self == nullptr || running == nullptr || running->previous_ != nullptr || running->home_ != self)
     return false;
   if (!self->remote_recent_ && !self->post_spin_won_) return false;
-  if (self->post_spins_this_round_ >= kPostSpinsPerRound || diag::g_safe_point_requested.load(std::memory_order_relaxed))
+  if (self->post_spins_this_round_ >= kPostSpinsPerRound ||
+      diag::g_safe_point_requested.load(std::memory_order_relaxed))
     return false;
   if (self->ready_count_ != 0 || self->remote_head_.load(std::memory_order_relaxed) != nullptr ||
       self->fresh_count_.load(std::memory_order_relaxed) != 0 ||

@@ -366,8 +366,8 @@ TEST_P(StressTest, ChannelHandOffsRaceTimeoutsAndClose) {
         long items = random() % 8;
         for (long i = 0; i < items; ++i) {
           long v = round * 8 + i + 1;
-          bool delivered = random() % 2 == 0 ? channel.send_for(v, std::chrono::microseconds(random() % 40))
-                                             : channel.send(v);
+          bool delivered =
+              random() % 2 == 0 ? channel.send_for(v, std::chrono::microseconds(random() % 40)) : channel.send(v);
           if (delivered) {
             sent.fetch_add(1, std::memory_order_relaxed);
             sent_sum.fetch_add(v, std::memory_order_relaxed);
