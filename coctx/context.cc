@@ -66,6 +66,13 @@ void fill_frame(InitialFrame* frame, EntryFn entry, void* data) {
 
 std::size_t initial_frame_size() { return sizeof(InitialFrame); }
 
+bool is_context_entry_frame(std::uintptr_t return_address) {
+  // The trampoline is a few instructions ending in its one call (switch_*.S): the return address
+  // it leaves is within its first 32 bytes on both ABIs.
+  auto entry = reinterpret_cast<std::uintptr_t>(&cohook_context_entry);
+  return return_address > entry && return_address - entry <= 32;
+}
+
 Context make_context(void* stack_low, std::size_t stack_size, EntryFn entry, void* data) {
   auto* frame = reinterpret_cast<InitialFrame*>(aligned_top(stack_low, stack_size) - sizeof(InitialFrame));
   fill_frame(frame, entry, data);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace cohook::coctx {
 
@@ -22,6 +23,10 @@ Context make_context(void* stack_low, std::size_t stack_size, EntryFn entry, voi
 
 // Bytes the initial frame occupies (the stack's top is first aligned down to 16).
 std::size_t initial_frame_size();
+
+// True when `return_address` lies in the entry trampoline: the outermost frame of every context
+// made here. An unwinder that ends on it has walked a coroutine's whole stack.
+bool is_context_entry_frame(std::uintptr_t return_address);
 
 }  // namespace cohook::coctx
 

@@ -141,7 +141,8 @@ void interrupt_target(std::uint32_t target, int signal, InterruptKind kind) {
 }
 
 constinit const hook::GreenSignalPolicy kPolicy{&route, &interrupt_target, &green_wants_catcher,
-                                                &green_begin_masked_wait, &green_end_masked_wait};
+                                                &green_begin_masked_wait, &green_end_masked_wait,
+                                                &green_thread_sigmask};
 
 // pthread_kill/pthread_sigqueue on a green thread: 0 or an error number, as glibc returns.
 int send_to_green(GreenThread* thread, int signal, const siginfo_t* info) {

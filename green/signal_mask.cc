@@ -320,14 +320,18 @@ void green_end_masked_wait(std::uint64_t saved) {
   if (GreenThread* self = green_caller()) set_green_mask(self, saved);
 }
 
+int green_thread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  GreenThread* self = green_caller();
+  if (self == nullptr) return real_pthread_sigmask(how, set, old);
+  return green_sigmask(self, how, set, old);
+}
+
 }  // namespace cohook::green
 
 using namespace cohook::green;
 
 COHOOK_INTERPOSE int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
-  GreenThread* self = green_caller();
-  if (self == nullptr) return real_pthread_sigmask(how, set, old);
-  return green_sigmask(self, how, set, old);
+  return green_thread_sigmask(how, set, old);
 }
 
 COHOOK_INTERPOSE int sigprocmask(int how, const sigset_t* set, sigset_t* old) {

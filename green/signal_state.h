@@ -113,6 +113,8 @@ void remove_interest(std::uint64_t set);
 bool green_wants_catcher(int signal);
 bool green_begin_masked_wait(const sigset_t* mask, std::uint64_t* saved);
 void green_end_masked_wait(std::uint64_t saved);
+// pthread_sigmask as the program sees it: the green thread's mask, or the real one elsewhere.
+int green_thread_sigmask(int how, const sigset_t* set, sigset_t* old);
 
 // ---- green/signal_delivery.cc ----
 // Raises `signal` on this OS thread for `target` (synchronous when this thread does not block

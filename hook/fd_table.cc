@@ -1,6 +1,8 @@
 #include "hook/fd_table.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -14,6 +16,8 @@ namespace {
 constexpr std::uint8_t kKindMask = 0x7;
 constexpr std::uint8_t kReadNowaitUnsupported = 1u << 3;
 constexpr std::uint8_t kWriteNowaitUnsupported = 1u << 4;
+constexpr std::uint8_t kProtocolKnown = 1u << 5;
+constexpr std::uint8_t kTcp = 1u << 6;
 
 std::uint8_t nowait_bit(Direction direction) {
   return direction == Direction::kRead ? kReadNowaitUnsupported : kWriteNowaitUnsupported;
@@ -121,6 +125,22 @@ void FdTable::mark_nowait_unsupported(int fd, FdKind kind, Direction direction) 
     return;
   }
   if (Entry* entry = find(fd)) entry->fetch_or(bit, std::memory_order_relaxed);
+}
+
+bool FdTable::is_tcp(int fd) {
+  Entry* entry = find(fd);
+  if (entry == nullptr) return false;
+  std::uint8_t bits = entry->load(std::memory_order_relaxed);
+  if (bits & kProtocolKnown) [[likely]] return (bits & kTcp) != 0;
+  int saved_errno = errno;
+  int protocol = 0;
+  socklen_t length = sizeof protocol;
+  bool tcp = real_functions.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &length) == 0 && protocol == IPPROTO_TCP;
+  errno = saved_errno;
+  // Only if the entry still holds what we asked about (a concurrent close or reclassify wins).
+  std::uint8_t learned = static_cast<std::uint8_t>(bits | kProtocolKnown | (tcp ? kTcp : 0));
+  entry->compare_exchange_strong(bits, learned, std::memory_order_relaxed);
+  return tcp;
 }
 
 void FdTable::set_kind(int fd, FdKind kind) {

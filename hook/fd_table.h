@@ -56,6 +56,10 @@ class FdTable {
   bool nowait_unsupported(int fd, FdKind kind, Direction direction) const;
   void mark_nowait_unsupported(int fd, FdKind kind, Direction direction);
 
+  // Whether fd (of kind kSocket) is a TCP socket: asked of the kernel once (SO_PROTOCOL) and kept
+  // with the kind, since a socket's protocol never changes. io_hooks.cc says why it matters.
+  bool is_tcp(int fd);
+
   // fd now names a new file of a known kind (socket, accept, pipe, eventfd). Only recorded if
   // the table already has storage for fd; otherwise it is classified on first use.
   void set_kind(int fd, FdKind kind);

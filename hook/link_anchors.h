@@ -19,4 +19,5 @@ extern const char fortify_hooks;
 // Linked through sleep_hooks (see its anchor list).
 extern const char signal_hooks;
 extern const char process_hooks;
+extern const char legacy_signal_hooks;
 }  // namespace cohook::hook::link_anchor

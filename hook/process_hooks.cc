@@ -6,9 +6,10 @@
 // - system(cmd) runs `/bin/sh -c cmd` with posix_spawn. SIGINT and SIGQUIT are ignored in the
 //   caller while any system() runs (counted across callers) and reset to the default in the
 //   child unless they were ignored before; SIGCHLD is blocked on the calling thread meanwhile
-//   (counted per thread: coroutines of one thread share its mask) and the child starts with the
-//   caller's mask. The wait restarts after signals. A shell that cannot be started gives the
-//   status of _exit(127); system(NULL) says whether /bin/sh can run.
+//   (counted per thread: coroutines of one thread share its mask; under corun, per green thread)
+//   and the child starts with the caller's mask (the green thread's under corun). The wait
+//   restarts after signals. A shell that cannot be started gives the status of _exit(127);
+//   system(NULL) says whether /bin/sh can run.
 // - popen() in a coroutine is cohook's (pipe2 + posix_spawn of /bin/sh -c, fdopen), so that
 //   pclose knows the pid; pclose of such a stream closes it and waits, parking. A stream from
 //   glibc's popen (opened outside a coroutine) goes to glibc's pclose, which blocks the thread.
@@ -35,6 +36,7 @@
 #include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
+#include "hook/signal_hooks.h"
 
 extern char** environ;
 
@@ -100,32 +102,38 @@ std::mutex g_system_lock;  // guards the three below; never held across a wait
 int g_system_callers = 0;
 struct sigaction g_saved_interrupt, g_saved_quit;
 // Coroutines of one thread share its signal mask: the first system() of a thread blocks
-// SIGCHLD, the last one restores it.
+// SIGCHLD, the last one restores it. Under corun each green thread has a mask of its own and
+// runs one system() at a time, so it blocks and restores its own.
 thread_local int t_sigchld_blockers = 0;
 thread_local bool t_sigchld_blocked_before = false;
 
-void block_sigchld() {
-  if (t_sigchld_blockers++ > 0) return;
+// Returns whether SIGCHLD was blocked before (by the caller, not by another system()).
+bool block_sigchld() {
+  bool per_green_thread = cohook::hook::green_signal_policy_active();
+  if (!per_green_thread && t_sigchld_blockers++ > 0) return t_sigchld_blocked_before;
   sigset_t chld, before;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
-  ::pthread_sigmask(SIG_BLOCK, &chld, &before);
-  t_sigchld_blocked_before = sigismember(&before, SIGCHLD) == 1;
+  cohook::hook::program_pthread_sigmask(SIG_BLOCK, &chld, &before);
+  bool blocked_before = sigismember(&before, SIGCHLD) == 1;
+  if (!per_green_thread) t_sigchld_blocked_before = blocked_before;
+  return blocked_before;
 }
 
-void unblock_sigchld() {
-  if (--t_sigchld_blockers > 0 || t_sigchld_blocked_before) return;
+void unblock_sigchld(bool blocked_before) {
+  if (!cohook::hook::green_signal_policy_active() && --t_sigchld_blockers > 0) return;
+  if (blocked_before) return;
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
-  ::pthread_sigmask(SIG_UNBLOCK, &chld, nullptr);
+  cohook::hook::program_pthread_sigmask(SIG_UNBLOCK, &chld, nullptr);
 }
 
 // The mask the caller would have without system()'s own SIGCHLD block.
-sigset_t callers_mask() {
+sigset_t callers_mask(bool sigchld_blocked_before) {
   sigset_t mask;
-  ::pthread_sigmask(SIG_BLOCK, nullptr, &mask);
-  if (!t_sigchld_blocked_before) sigdelset(&mask, SIGCHLD);
+  cohook::hook::program_pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+  if (!sigchld_blocked_before) sigdelset(&mask, SIGCHLD);
   return mask;
 }
 
@@ -141,7 +149,7 @@ int run_shell(const char* command) {
       ::sigaction(SIGQUIT, &ignore, &g_saved_quit);
     }
   }
-  block_sigchld();
+  bool sigchld_blocked_before = block_sigchld();
 
   posix_spawnattr_t attributes;
   ::posix_spawnattr_init(&attributes);
@@ -152,7 +160,7 @@ int run_shell(const char* command) {
     if (g_saved_interrupt.sa_handler != SIG_IGN) sigaddset(&reset, SIGINT);
     if (g_saved_quit.sa_handler != SIG_IGN) sigaddset(&reset, SIGQUIT);
   }
-  sigset_t child_mask = callers_mask();
+  sigset_t child_mask = callers_mask(sigchld_blocked_before);
   ::posix_spawnattr_setsigdefault(&attributes, &reset);
   ::posix_spawnattr_setsigmask(&attributes, &child_mask);
   ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
@@ -175,7 +183,7 @@ int run_shell(const char* command) {
       ::sigaction(SIGQUIT, &g_saved_quit, nullptr);
     }
   }
-  unblock_sigchld();
+  unblock_sigchld(sigchld_blocked_before);
   errno = saved_errno;
   return status;
 }

@@ -164,6 +164,10 @@ void* handler_of(const struct sigaction& action) {
 std::atomic_flag g_install_lock = ATOMIC_FLAG_INIT;
 thread_local bool t_installing = false;
 
+// fork: a thread that does not survive may be inside an install at that instant.
+[[maybe_unused]] const bool kInstallLockForkSafe =
+    (::pthread_atfork(nullptr, nullptr, [] { g_install_lock.clear(std::memory_order_relaxed); }), true);
+
 class InstallLock {
  public:
   InstallLock() : owner_(!t_installing) {
@@ -272,6 +276,60 @@ void refresh_kernel_disposition(int signal) {
     own.sa_flags = flags;
     sigemptyset(&own.sa_mask);
     real_sigaction(signal, &own, nullptr);
+  }
+}
+
+bool green_signal_policy_active() {
+  return g_policy.load(std::memory_order_acquire) != nullptr;
+}
+
+int program_pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  if (const GreenSignalPolicy* policy = g_policy.load(std::memory_order_acquire))
+    return policy->thread_sigmask(how, set, old);
+  return ::pthread_sigmask(how, set, old);
+}
+
+int program_sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  int error = program_pthread_sigmask(how, set, old);
+  if (error == 0) return 0;
+  errno = error;
+  return -1;
+}
+
+std::uint64_t ignore_caught_ignored_signals() {
+  if (!green_signal_policy_active()) return 0;
+  InstallLock lock;
+  std::uint64_t changed = 0;
+  for (int signal = 1; signal <= kMaxSignal; ++signal) {
+    void* handler = nullptr;
+    int flags = 0;
+    load_entry(signal, &handler, &flags);
+    if (handler != reinterpret_cast<void*>(SIG_IGN)) continue;
+    struct sigaction current {};
+    if (real_sigaction(signal, nullptr, &current) != 0) continue;
+    if (!(current.sa_flags & SA_SIGINFO) || current.sa_sigaction != &trampoline) continue;
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    if (real_sigaction(signal, &ignore, nullptr) == 0) changed |= std::uint64_t{1} << (signal - 1);
+  }
+  return changed;
+}
+
+void catch_ignored_signals_again(std::uint64_t signals) {
+  if (signals == 0) return;
+  const GreenSignalPolicy* policy = g_policy.load(std::memory_order_acquire);
+  InstallLock lock;
+  for (int signal = 1; signal <= kMaxSignal; ++signal) {
+    if ((signals & (std::uint64_t{1} << (signal - 1))) == 0) continue;
+    // Unless the program changed the disposition meanwhile (its install already decided).
+    void* handler = nullptr;
+    int flags = 0;
+    load_entry(signal, &handler, &flags);
+    struct sigaction current {};
+    if (handler != reinterpret_cast<void*>(SIG_IGN) || real_sigaction(signal, nullptr, &current) != 0) continue;
+    if (current.sa_handler == SIG_IGN && !(current.sa_flags & SA_SIGINFO) && policy->wants_catcher(signal))
+      install_catcher(signal);
   }
 }
 

@@ -2,7 +2,7 @@
 // knows about, and the per-call signal masks of ppoll, pselect and epoll_pwait.
 //
 // The policy (README, "Signals"): a signal whose handler was installed through sigaction,
-// signal, bsd_signal, sysv_signal or siginterrupt runs the user's handler as usual, and then
+// signal, bsd_signal, sysv_signal, siginterrupt, sigset or sigignore runs the user's handler as usual, and then
 // interrupts every coroutine of the thread it was delivered to that is inside an interruptible
 // call (Scheduler::interrupt_thread): EINTR unless the handler has SA_RESTART; poll, select,
 // epoll_wait, the sleep family and socket calls with a timeout fail with EINTR either way.
@@ -61,6 +61,9 @@ struct GreenSignalPolicy {
   // thread's mask for the call's; false outside a green thread.
   bool (*begin_masked_wait)(const sigset_t* mask, std::uint64_t* saved);
   void (*end_masked_wait)(std::uint64_t saved);
+  // pthread_sigmask as the program sees it (not async-signal-safe): the calling green thread's
+  // mask; the real call outside a green thread. Returns 0 or an error number.
+  int (*thread_sigmask)(int how, const sigset_t* set, sigset_t* old);
 };
 inline constexpr std::uint32_t kNoTarget = 0;
 inline constexpr std::uint32_t kWithheld = ~std::uint32_t{0};
@@ -73,5 +76,22 @@ void set_green_signal_policy(const GreenSignalPolicy* policy);
 // user's own. A handler not installed through these hooks (cohook's own, one installed before
 // libcohook.so was loaded) is left alone.
 void refresh_kernel_disposition(int signal);
+
+// True once green mode's policy is set: signal masks are then per green thread.
+bool green_signal_policy_active();
+
+// pthread_sigmask and sigprocmask as the program would call them. cohook's own calls to those
+// names reach the real ones (-Wl,--wrap, green/internal_calls.cc); hooks that act for the
+// program (system(), the BSD and System V calls) use these instead, which act on the green
+// thread's mask under corun. The first returns an error number, the second -1 and errno.
+int program_pthread_sigmask(int how, const sigset_t* set, sigset_t* old);
+int program_sigprocmask(int how, const sigset_t* set, sigset_t* old);
+
+// Around an exec or a spawn in green mode (not async-signal-safe). A signal the program ignores
+// but some green thread blocks has the catcher in the kernel, which exec (and posix_spawn's
+// child) would reset to SIG_DFL, where natively SIG_IGN is kept: these put SIG_IGN back in the
+// kernel for the call and the catcher again after it (the signals changed are returned).
+std::uint64_t ignore_caught_ignored_signals();
+void catch_ignored_signals_again(std::uint64_t signals);
 
 }  // namespace cohook::hook

@@ -115,6 +115,7 @@ COHOOK_TRACED_HOOK(int, clock_nanosleep, (clockid_t clock, int flags, const time
 
 // Hook files nothing else refers to are linked through this one (see link_anchors.h).
 [[gnu::used]] const char* const kMoreAnchors[] = {&cohook::hook::link_anchor::signal_hooks,
-                                                 &cohook::hook::link_anchor::process_hooks};
+                                                 &cohook::hook::link_anchor::process_hooks,
+                                                 &cohook::hook::link_anchor::legacy_signal_hooks};
 
 const char cohook::hook::link_anchor::sleep_hooks = 0;

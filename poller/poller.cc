@@ -59,6 +59,10 @@ std::uint64_t registry_bit(unsigned index) { return std::uint64_t{1} << std::min
 constexpr std::uint64_t kWakeToken = ~std::uint64_t{0};
 constexpr std::uint32_t kReadableEvents = EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
 constexpr std::uint32_t kWritableEvents = EPOLLOUT | EPOLLHUP | EPOLLERR;
+// Events after which "the receive queue was empty" says nothing about what a read would return:
+// urgent data (a TCP read stops short at the urgent mark), an error (a read returns the data
+// before it, then the error), a hang-up (the data, then 0).
+constexpr std::uint32_t kUnusualEvents = EPOLLPRI | EPOLLERR | EPOLLHUP | EPOLLRDHUP;
 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "cohook: poller: %s: %s\n", what, std::strerror(errno));
@@ -141,14 +145,59 @@ int Poller::add_waiter(int fd, FdWaiter* waiter) {
 int Poller::register_fd(int fd, FdRecord& rec, FdState& state, std::uint32_t epoch) {
   state.pollers.fetch_or(registry_bit(index_), std::memory_order_acq_rel);
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  // EPOLLPRI only so that urgent data shows up as unusual (read_known_empty); waiters match it as
+  // readable, as before.
+  ev.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = (std::uint64_t{epoch} << 32) | static_cast<std::uint32_t>(fd);
   if (sys::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     if (errno != EEXIST || sys::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) return errno;
   }
   rec.in_epoll = true;
   rec.epoch = epoch;
+  rec.read_empty = false;
+  rec.unusual = false;
   return 0;
+}
+
+// Why read_known_empty may be trusted (edge-triggered epoll, fs/eventpoll.c):
+//  - The kernel queues an epoll item on its set's ready list from the file's wait-queue callback,
+//    which a socket runs for EVERY arrival of data (sk_data_ready), every state change (FIN,
+//    reset) and every error, and a pipe for every write; with EPOLLET the item is reported once
+//    per queueing, computed from the file's state at epoll_wait time. The callback runs for every
+//    epoll item of the file, whichever descriptor or process brought the data: a dup, a forked
+//    child writing into a shared pipe or socket, another process.
+//  - note_read_empty runs on this poller's thread right after a system call saw the queue empty,
+//    and poll() harvests on this same thread, never in between. So data that arrives after the
+//    kernel looked queues our item during or after that call, and the next poll() on this thread,
+//    which comes after the note, delivers it and clears read_empty. A note can only be made stale
+//    in the safe direction: data taken by another reader (a dup, a child) leaves the hint "may be
+//    readable", which costs one read that fails with EAGAIN, as before.
+//  - The item must stay in our set for the same file throughout. Every registration starts with
+//    read_empty false; forget_fd (close, dup2, a new fd taking the number) bumps the fd's epoch
+//    before it removes the item, and a record whose epoch differs is not trusted, even before
+//    its thread has drained the close (drop_fd). A fork gives the child new records (false).
+//  - An urgent, error or hang-up event makes the record unusual for as long as it lasts: there a
+//    short read does not mean an empty queue, and no further event would follow for what is left.
+// What is NOT seen: a number closed by a path that skips forget_fd (close_range, a raw close)
+// and taken by a file that never passed a hooked call. Such a number is stale for add_waiter
+// too (its waiters are never woken); the README lists it among the things closed behind
+// cohook's back.
+const Poller::FdRecord* Poller::current_record(int fd) const {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= records_.size()) return nullptr;
+  const FdRecord& rec = records_[static_cast<std::size_t>(fd)];
+  if (!rec.in_epoll) return nullptr;
+  FdState* state = fd_state(fd, false);
+  if (state == nullptr || state->epoch.load(std::memory_order_acquire) != rec.epoch) return nullptr;
+  return &rec;
+}
+
+bool Poller::read_known_empty(int fd) const {
+  const FdRecord* rec = current_record(fd);
+  return rec != nullptr && rec->read_empty && !rec->unusual;
+}
+
+void Poller::note_read_empty(int fd) {
+  if (const FdRecord* rec = current_record(fd)) const_cast<FdRecord*>(rec)->read_empty = true;
 }
 
 void Poller::rebuild_after_fork() {
@@ -243,6 +292,8 @@ int Poller::poll(int timeout_ms) {
     if (static_cast<std::size_t>(fd) >= records_.size()) continue;
     FdRecord& rec = records_[static_cast<std::size_t>(fd)];
     if (!rec.in_epoll || rec.epoch != epoch) continue;  // from a file this number used to name
+    if (events[i].events & kReadableEvents) rec.read_empty = false;
+    if (events[i].events & kUnusualEvents) rec.unusual = true;
     for (FdWaiter* w = rec.head; w != nullptr; w = w->next) woken += matches(w, events[i].events) ? 1 : 0;
     wake_all(rec, events[i].events);
   }

@@ -66,6 +66,16 @@ class Poller {
 
   int epoll_fd() const { return epoll_fd_; }
 
+  // Read-readiness hint, for a reader on this poller's own thread (the reasoning is in poller.cc,
+  // above read_known_empty). note_read_empty(fd): the caller has just seen fd's receive queue
+  // empty, through a system call that returned a moment ago on this thread. read_known_empty(fd):
+  // true only if that was noted for the file fd names now, while it was registered here, and no
+  // readable or unusual event for it has been harvested since. Then a read would fail with
+  // EAGAIN, or the data that makes it succeed has already queued an event that this poller will
+  // deliver. Both false/no-op for an fd that is not registered here.
+  bool read_known_empty(int fd) const;
+  void note_read_empty(int fd);
+
   // In a forked child (call from a pthread_atfork child handler): gives the calling thread's
   // poller an epoll set of its own (the parent's would deliver events to either process),
   // registers again the fds its waiters wait on, and forgets the pollers of threads that did not
@@ -79,7 +89,11 @@ class Poller {
     FdWaiter* head = nullptr;
     std::uint32_t epoch = 0;
     bool in_epoll = false;
+    bool read_empty = false;  // see read_known_empty; false on every (re)registration
+    bool unusual = false;     // an urgent, error or hang-up event was seen: no hint for this file
   };
+
+  const FdRecord* current_record(int fd) const;
 
   void open_epoll_set();
   int register_fd(int fd, FdRecord& rec, FdState& state, std::uint32_t epoch);

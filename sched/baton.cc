@@ -39,10 +39,21 @@ bool Baton::wait_until(TimePoint deadline, const char* what) {
   Coroutine* self = Coroutine::current();
   if (self == nullptr) return wait_thread(deadline);
 
+  std::uint32_t from = kIdle;
+  if (Scheduler::may_spin_for_post()) {
+    if (!state_.compare_exchange_strong(from, kSpinning, std::memory_order_acq_rel)) {
+      await_post();  // posted before we got here
+      return true;
+    }
+    // On post_done_ rather than state_: the poster writes both on one line, and the flag comes
+    // last, so the one transfer that ends the spin also ends await_post's wait.
+    if (Scheduler::spin_for_post(post_done_, deadline)) return true;
+    from = kSpinning;
+  }
   std::uint64_t ticket = Scheduler::prepare_park();
   coroutine_.store(self, std::memory_order_relaxed);
   ticket_.store(ticket, std::memory_order_relaxed);
-  std::uint32_t expected = kIdle;
+  std::uint32_t expected = from;
   if (!state_.compare_exchange_strong(expected, kWaitingCoroutine, std::memory_order_acq_rel)) {
     // Posted before we got here; nobody has our ticket, so disarming cannot fail.
     Scheduler::cancel_park(ticket);

@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "sched/coroutine.h"
 #include "sched/wait_list.h"
 
 namespace cohook::detail {
@@ -159,24 +160,34 @@ std::size_t random_start(std::size_t count) {
 }
 
 // Locks every distinct channel of the cases in address order (so that two selects over the
-// same channels cannot deadlock), and unlocks them again.
+// same channels cannot deadlock), and unlocks them again. A few cases need no allocation.
 class LockAll {
  public:
-  LockAll(ChannelBase::Case* cases, std::size_t count, std::vector<ChannelBase*>& scratch) : channels_(scratch) {
-    channels_.clear();
-    for (std::size_t i = 0; i < count; ++i) channels_.push_back(cases[i].channel);
-    std::sort(channels_.begin(), channels_.end());
-    channels_.erase(std::unique(channels_.begin(), channels_.end()), channels_.end());
-    for (ChannelBase* ch : channels_) ChannelCore::lock_of(ch).lock();
+  LockAll(ChannelBase::Case* cases, std::size_t count) {
+    channels_ = inline_;
+    if (count > kInline) {
+      heap_.resize(count);
+      channels_ = heap_.data();
+    }
+    for (std::size_t i = 0; i < count; ++i) channels_[i] = cases[i].channel;
+    std::sort(channels_, channels_ + count);
+    count_ = static_cast<std::size_t>(std::unique(channels_, channels_ + count) - channels_);
+    for (std::size_t i = 0; i < count_; ++i) ChannelCore::lock_of(channels_[i]).lock();
   }
   void unlock_all() {
-    for (ChannelBase* ch : channels_) ChannelCore::lock_of(ch).unlock();
-    channels_.clear();
+    for (std::size_t i = 0; i < count_; ++i) ChannelCore::lock_of(channels_[i]).unlock();
+    count_ = 0;
   }
   ~LockAll() { unlock_all(); }
+  LockAll(const LockAll&) = delete;
+  LockAll& operator=(const LockAll&) = delete;
 
  private:
-  std::vector<ChannelBase*>& channels_;
+  static constexpr std::size_t kInline = 4;
+  ChannelBase* inline_[kInline];
+  std::vector<ChannelBase*> heap_;
+  ChannelBase** channels_;
+  std::size_t count_ = 0;
 };
 
 }  // namespace
@@ -197,17 +208,20 @@ int ChannelBase::select(Case* cases, std::size_t count, bool may_wait, std::chro
     return done ? 0 : kNotReady;
   }
 
-  std::vector<ChannelBase*> scratch;
-  scratch.reserve(count);
   // Made before locking: on a coroutine it is the coroutine's own node (see WaitNodeFor).
   std::optional<WaitNodeFor> node;
   if (may_wait) node.emplace();
-  // The waiters live on the heap: a coroutine on a shared stack has its frames copied away
-  // while it waits, and the parties that complete a case write into these.
-  std::unique_ptr<ChannelWaiter[]> waiters;
-  std::unique_ptr<SelectWaiter> owner_box;
+  // The parties that complete a case write into the waiter records. A plain send or recv (one
+  // case) keeps them in this frame when it stays put; otherwise (a coroutine on a shared stack,
+  // whose frames are copied away while it waits, or a select of several cases) on the heap.
+  SelectWaiter owner_here;
+  ChannelWaiter waiter_here;
+  std::unique_ptr<ChannelWaiter[]> waiters_boxed;
+  std::unique_ptr<SelectWaiter> owner_boxed;
+  SelectWaiter* owner = nullptr;
+  ChannelWaiter* waiters = nullptr;
   {
-    LockAll locked(cases, count, scratch);
+    LockAll locked(cases, count);
     for (std::size_t k = 0; k < count; ++k) {
       std::size_t i = (start + k) % count;
       if (ChannelCore::try_case(cases[i], ok, &partner)) {
@@ -219,11 +233,18 @@ int ChannelBase::select(Case* cases, std::size_t count, bool may_wait, std::chro
     if (!may_wait) return kNotReady;
     if (deadline != std::chrono::steady_clock::time_point::max() && std::chrono::steady_clock::now() >= deadline)
       return kTimedOut;
-    owner_box = std::make_unique<SelectWaiter>();
-    owner_box->node = node->get();
-    waiters.reset(new ChannelWaiter[count]);
+    if (count == 1 && frames_stay_put()) {
+      owner = &owner_here;
+      waiters = &waiter_here;
+    } else {
+      owner_boxed = std::make_unique<SelectWaiter>();
+      waiters_boxed.reset(new ChannelWaiter[count]);
+      owner = owner_boxed.get();
+      waiters = waiters_boxed.get();
+    }
+    owner->node = node->get();
     for (std::size_t i = 0; i < count; ++i) {
-      waiters[i].owner = owner_box.get();
+      waiters[i].owner = owner;
       waiters[i].index = static_cast<int>(i);
       waiters[i].value = cases[i].value;
       ChannelCore::queue(&waiters[i], cases[i]);
@@ -233,14 +254,23 @@ int ChannelBase::select(Case* cases, std::size_t count, bool may_wait, std::chro
   WaitNode* wait_node = node->get();
   if (!wait_node->baton.wait_until(deadline, "channel")) {
     int expected = SelectWaiter::kPending;
-    if (!owner_box->state.compare_exchange_strong(expected, SelectWaiter::kGaveUp, std::memory_order_acq_rel))
+    if (!owner->state.compare_exchange_strong(expected, SelectWaiter::kGaveUp, std::memory_order_acq_rel))
       wait_node->baton.await_post();  // a case completed as we timed out: it counts, and its post is on the way
   }
-  for (std::size_t i = 0; i < count; ++i) ChannelCore::dequeue(&waiters[i], cases[i]);
-  int won = owner_box->state.load(std::memory_order_acquire);
+  int won = owner->state.load(std::memory_order_acquire);
+  // The party that completed the winning case unlinked its waiter under the channel's lock
+  // before claiming (claim_first), and our acquire of the claim makes that visible: a single
+  // case that won has nothing left to dequeue, and skips the lock its partner may be taking.
+  if (count != 1 || won == SelectWaiter::kGaveUp)
+    for (std::size_t i = 0; i < count; ++i) ChannelCore::dequeue(&waiters[i], cases[i]);
   if (won == SelectWaiter::kGaveUp) return kTimedOut;
   *ok = waiters[won - 1].ok;
   return won - 1;
+}
+
+bool ChannelBase::frames_stay_put() {
+  Coroutine* self = Coroutine::current();
+  return self == nullptr || self->fiber() == nullptr || !self->fiber()->on_shared_stack();
 }
 
 void ChannelBase::close() {

@@ -141,6 +141,27 @@ std::int64_t thread_cpu_ms(pthread_t thread) {
   return static_cast<std::int64_t>(used.tv_sec) * 1000 + used.tv_nsec / 1'000'000;
 }
 
+// Asks the slot's thread, with a signal, for the stack it runs on and waits a little. True when
+// the handler filled slot->hog_id/name/stack (hog_id 0: it was not in a coroutine).
+bool capture_hog_stack(SchedulerSlot* slot) {
+  slot->hog_capture.store(1, std::memory_order_release);
+  bool captured = false;
+  if (::pthread_kill(slot->thread, hog_signal()) == 0) {
+    for (int i = 0; i < 200 && !captured; ++i) {
+      captured = slot->hog_capture.load(std::memory_order_acquire) == 2;
+      if (!captured) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  int expected = 1;
+  if (!captured && !slot->hog_capture.compare_exchange_strong(expected, 0)) {
+    // The handler is at work right now: it finishes quickly.
+    while (slot->hog_capture.load(std::memory_order_acquire) != 2) std::this_thread::yield();
+    captured = true;
+  }
+  slot->hog_capture.store(0, std::memory_order_relaxed);
+  return captured;
+}
+
 void watch_for_hogs(int hog_ms) {
   std::vector<HogReport> reports;
   std::int64_t now = coarse_now_ms();
@@ -160,30 +181,23 @@ void watch_for_hogs(int hog_ms) {
     std::int64_t cpu = thread_cpu_ms(slot->thread);
     if (slot->seen_cpu_ms < 0 || cpu < 0 || cpu - slot->seen_cpu_ms < hog_ms / 2) continue;
     slot->reported_epoch = epoch;  // once per stretch
-    // Its stack can only be read on its own thread: ask it, with a signal, and wait a little.
-    slot->hog_capture.store(1, std::memory_order_release);
-    bool captured = false;
     // Loaded here, at first use, never in the handler (dlopen is not async-signal-safe).
-    if (load_unwinder() && ::pthread_kill(slot->thread, hog_signal()) == 0) {
-      for (int i = 0; i < 200 && !captured; ++i) {
-        captured = slot->hog_capture.load(std::memory_order_acquire) == 2;
-        if (!captured) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    }
-    int expected = 1;
-    if (!captured && !slot->hog_capture.compare_exchange_strong(expected, 0)) {
-      // The handler is at work right now: it finishes quickly.
-      while (slot->hog_capture.load(std::memory_order_acquire) != 2) std::this_thread::yield();
-      captured = true;
-    }
+    bool captured = load_unwinder() && capture_hog_stack(slot);
     HogReport r{slot->index, now - slot->seen_since_ms, captured, 0, {}, {}};
     if (captured) {
       r.id = slot->hog_id;
       r.name = slot->hog_name;
       r.stack = slot->hog_stack;
     }
-    slot->hog_capture.store(0, std::memory_order_relaxed);
     if (captured && r.id == 0) continue;  // the thread was not in a coroutine after all
+    // A sample taken inside code without unwind info (a sanitizer runtime's, a JIT's) stops
+    // short of the coroutine's entry: sample again, as a profiler would, while it still runs.
+    for (int retry = 0; retry < 20 && captured && !r.stack.reached_entry; ++retry) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (slot->switch_epoch->load(std::memory_order_relaxed) != epoch) break;
+      if (!capture_hog_stack(slot) || slot->hog_id != r.id) break;
+      r.stack = slot->hog_stack;
+    }
     reports.push_back(std::move(r));
   }
   unlock_registry();

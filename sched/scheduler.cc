@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <new>
 #include <thread>
@@ -291,6 +292,63 @@ bool Scheduler::spin_before_sleep() {
   }
 }
 
+bool Scheduler::may_spin_for_post() {
+  static const int spin_us = config().spin_us;
+  Scheduler* self = t_scheduler;
+  Coroutine* running = Coroutine::current();
+  // A coroutine resumed by another one (libco's co_resume) hands its resumer the thread when it
+  // parks: it must not keep it.
+  if (spin_us == 0 || self == nullptr || running == nullptr || running->previous_ != nullptr || running->home_ != self)
+    return false;
+  if (!self->remote_recent_ && !self->post_spin_won_) return false;
+  if (self->post_spins_this_round_ >= kPostSpinsPerRound ||
+      diag::g_safe_point_requested.load(std::memory_order_relaxed))
+    return false;
+  if (self->ready_count_ != 0 || self->remote_head_.load(std::memory_order_relaxed) != nullptr ||
+      self->fresh_count_.load(std::memory_order_relaxed) != 0 ||
+      self->interrupts_posted_.load(std::memory_order_relaxed) || self->stop_requested_.load(std::memory_order_relaxed))
+    return false;
+  if (self->post_spin_credit_ > 0) return true;
+  if (++self->post_spin_skipped_ < kSpinProbeEvery) return false;
+  self->post_spin_skipped_ = 0;
+  return true;
+}
+
+bool Scheduler::spin_for_post(const std::atomic<bool>& done, TimePoint deadline) {
+  static const auto spin = std::chrono::microseconds(config().spin_us);
+  Scheduler* self = t_scheduler;
+  TimePoint full = Clock::now() + spin;
+  TimePoint until = std::min({full, deadline, self->timers_.next_deadline()});
+  for (;;) {
+    // The flag every pause (its line is the only one a poster writes to end the spin), the rest
+    // and the clock every few.
+    for (int i = 0; i < 16; ++i) {
+      if (done.load(std::memory_order_acquire)) {
+        self->post_spin_credit_ = std::min(self->post_spin_credit_ + 1, kSpinCreditMax);
+        self->post_spin_won_ = true;
+        ++self->post_spins_this_round_;
+        // For the hog watchdog the coroutine waited, as a park and resume would have shown.
+        diag::note_switch(true);
+        return true;
+      }
+      spin_pause();
+    }
+    if (self->remote_head_.load(std::memory_order_relaxed) != nullptr ||
+        self->interrupts_posted_.load(std::memory_order_relaxed) ||
+        self->fresh_count_.load(std::memory_order_relaxed) != 0 ||
+        self->stop_requested_.load(std::memory_order_relaxed) ||
+        diag::g_safe_point_requested.load(std::memory_order_relaxed))
+      return false;  // not the spin's failure: this thread has other work
+    if (Clock::now() >= until) {
+      if (until == full) {  // a deadline or a timer that cut it short says nothing of the spin
+        self->post_spin_credit_ = std::max(self->post_spin_credit_ - kSpinFailureCost, 0);
+        self->post_spin_won_ = false;
+      }
+      return false;
+    }
+  }
+}
+
 void Scheduler::drain_remote() {
   if (remote_head_.load(std::memory_order_relaxed) == nullptr) return;
   Coroutine* stack = remote_head_.exchange(nullptr, std::memory_order_acquire);
@@ -356,6 +414,7 @@ void Scheduler::run_round(int max_wait_ms, bool until_idle) {
   diag::safe_point(this);
   if (interrupts_posted_.load(std::memory_order_relaxed)) deliver_interrupts();
   remote_recent_ = false;
+  post_spins_this_round_ = 0;
   drain_remote();
   ready_published_.store(ready_count_, std::memory_order_relaxed);
   run_ready();

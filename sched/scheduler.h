@@ -68,6 +68,17 @@ class Scheduler {
   // or it queued locally).
   static Scheduler* unpark_deferred(Coroutine* coroutine, std::uint64_t ticket, WakeReason reason);
   void signal_remote();
+  // A coroutine's short spin on a wait word before it parks (Baton::wait_until). May the
+  // running coroutine spin? Only when nothing else could run on its scheduler meanwhile, while
+  // cross-thread hand-offs are under way (the last round took coroutines woken by other threads,
+  // or the last such spin was posted), while spinning pays (the credit below) and COHOOK_SPIN_US
+  // is not 0. A post that lands during the spin costs the poster one store and the waiter no
+  // switch, no remote-queue push and no scheduler round.
+  static bool may_spin_for_post();
+  // Spins until `done` is true: true then (read with acquire). False when the spin ends first:
+  // COHOOK_SPIN_US passed, or the deadline, or this scheduler's next timer, or work arrived for
+  // it (queued coroutines, interruptions, new coroutines, stop(), a diagnostics safe point).
+  static bool spin_for_post(const std::atomic<bool>& done, TimePoint deadline);
   // To the back of the ready queue (a no-op outside a coroutine).
   static void yield();
   // Who wants to know when the running coroutine switches out in park_until or yield (the hook
@@ -195,9 +206,12 @@ class Scheduler {
   // drain_remote takes whole and reverses into arrival order. A waker that queued a coroutine
   // may still be reading sleeping_ when that coroutine has run and its scheduler is exiting:
   // remote_wakers_ counts wakers in flight, and the destructor waits for them.
+  // remote_head_ and sleeping_ share a line that nothing else writes: a spinning scheduler or
+  // coroutine polls it, and a waker's push is then one transfer of it. remote_wakers_, which
+  // every waker changes twice, and the fields this thread writes every round live elsewhere.
   alignas(64) std::atomic<Coroutine*> remote_head_{nullptr};
   std::atomic<bool> sleeping_{false};
-  std::atomic<int> remote_wakers_{0};
+  alignas(64) std::atomic<int> remote_wakers_{0};
   bool remote_pending() const { return remote_head_.load(std::memory_order_acquire) != nullptr; }
   // Whether the last round took coroutines from the remote queue (or a spin caught some): only
   // then may the scheduler spin before it sleeps, so an idle one never spins.
@@ -209,13 +223,24 @@ class Scheduler {
   // with more runnable threads than cores it mostly fails and takes the partner's CPU. Each
   // success adds credit, each failure takes more away; at zero the scheduler stops spinning and
   // tries again only every kSpinProbeEvery eligible sleeps.
-  int spin_credit_ = kSpinCreditMax;
+  alignas(64) int spin_credit_ = kSpinCreditMax;
   unsigned spin_skipped_ = 0;
+  // The same for coroutines spinning on a wait word (spin_for_post), kept apart: a spin that a
+  // post ends says hand-offs are under way even when no coroutine came through the remote queue.
+  int post_spin_credit_ = kSpinCreditMax;
+  unsigned post_spin_skipped_ = 0;
+  bool post_spin_won_ = false;  // the last spin_for_post was ended by the post
+  // Posted spins since this thread's loop last ran a round: a coroutine whose waits all end in
+  // the spin never goes back to the loop, and fd events, timers and diagnostics' safe points
+  // are served only there, so after kPostSpinsPerRound of them its next wait parks.
+  unsigned post_spins_this_round_ = 0;
+  static constexpr unsigned kPostSpinsPerRound = 32;
   static constexpr int kSpinCreditMax = 16;
   static constexpr int kSpinFailureCost = 4;
   static constexpr unsigned kSpinProbeEvery = 64;
   bool should_spin();
-  std::atomic<bool> stop_requested_{false};
+  // Read by spinners, written rarely.
+  alignas(64) std::atomic<bool> stop_requested_{false};
   // Posted by interrupt()/interrupt_thread() (async-signal-safe), taken by deliver_interrupts().
   std::atomic<bool> interrupts_posted_{false};
   std::atomic<std::uint64_t> thread_restart_{0};

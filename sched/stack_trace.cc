@@ -8,6 +8,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "coctx/context.h"
 #include "coctx/fiber.h"
 #include "sched/coroutine.h"
 #include "sched/stack_trace_unwinder.h"
@@ -75,6 +76,7 @@ void walk(unw_cursor_t* cursor, int (*step)(unw_cursor_t*), int (*get_reg)(unw_c
           StackTrace* out) {
   out->depth = 0;
   out->truncated = false;
+  out->reached_entry = false;
   for (;;) {
     unw_word_t ip = 0;
     if (get_reg(cursor, UNW_REG_IP, &ip) < 0) break;
@@ -86,6 +88,10 @@ void walk(unw_cursor_t* cursor, int (*step)(unw_cursor_t*), int (*get_reg)(unw_c
       break;
     }
     out->pc[out->depth++] = static_cast<std::uintptr_t>(ip);
+    if (coctx::is_context_entry_frame(out->pc[out->depth - 1])) {
+      out->reached_entry = true;
+      break;
+    }
     if (step(cursor) <= 0) break;
   }
 }

@@ -22,6 +22,9 @@ struct StackTrace {
   // pc[0] is the faulting/interrupted instruction (a signal context), not a return address.
   bool first_is_exact = false;
   bool truncated = false;  // more frames than kMaxFrames
+  // The walk ended on a coroutine's entry trampoline: its whole stack is here. False when the
+  // unwinder lost its way first (code without unwind info, such as parts of a sanitizer runtime).
+  bool reached_entry = false;
   // Why depth is 0, when it is ("no unwinder", "on a shared stack").
   const char* missing = nullptr;
 

@@ -1,9 +1,27 @@
 #include "sched/wait_list.h"
 
+#include <pthread.h>
+
 #include "sched/coroutine.h"
 #include "sched/spin_wait.h"
 
 namespace cohook::detail {
+
+// 1 in the process that loaded cohook (a held lock reads as `true` did before marks).
+std::atomic<std::uint8_t> g_spin_lock_mark{1};
+
+namespace {
+void next_mark_in_child() {
+  std::uint8_t mark = g_spin_lock_mark.load(std::memory_order_relaxed);
+  g_spin_lock_mark.store(static_cast<std::uint8_t>(mark % 255 + 1), std::memory_order_relaxed);
+}
+
+// Before every other fork handler of cohook (they are registered later, and child handlers run
+// in the order of registration): those take spin locks in the child.
+__attribute__((constructor(101))) void register_mark_handler() {
+  ::pthread_atfork(nullptr, nullptr, &next_mark_in_child);
+}
+}  // namespace
 
 void SpinLock::wait_unlocked() {
   // Critical sections are a few instructions; spin a little, then let the holder's thread run.

@@ -2,7 +2,8 @@
 // natively and under corun with 1, 2 and 3 scheduler threads, and the transcripts must match:
 // per-thread masks, pthread_kill at one parked thread (EINTR, or a restart with SA_RESTART),
 // pthread_kill(self) and raise, the sigwait signal-thread pattern, sigtimedwait's timeout,
-// sigsuspend and pause. Then a thread-per-connection server stopped by SIGTERM whose handler
+// sigsuspend and pause; the old BSD and System V mask calls; the mask a program started by
+// exec, posix_spawn, system or popen inherits. Then a thread-per-connection server stopped by SIGTERM whose handler
 // lacks SA_RESTART: accept sees EINTR, connections in flight finish, status 0.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -37,8 +38,10 @@ class GreenSignalsTest : public ::testing::Test {
     ASSERT_EQ(::access(corun().c_str(), X_OK), 0) << corun() << " (make tools)";
   }
 
-  void expect_same_as_native(const std::string& scenario) {
-    std::string command = program("green_signals") + " " + scenario;
+  // Runs `green_signals SCENARIO` (or another program's) natively, then under corun with 1, 2
+  // and 3 scheduler threads; stdout and the exit status must match.
+  void expect_same_as_native(const std::string& scenario, const std::string& name = "green_signals") {
+    std::string command = program(name) + " " + scenario;
     Result native = run("timeout 60 " + command);
     ASSERT_EQ(native.status, 0) << native.out << native.err;
     for (int threads : {1, 2, 3}) {
@@ -75,6 +78,44 @@ TEST_F(GreenSignalsTest, SigtimedwaitTimesOutWithoutHoldingTheThread) {
 
 TEST_F(GreenSignalsTest, SigsuspendAndPauseReturnAfterAHandler) {
   expect_same_as_native("suspend");
+}
+
+// ---- the old BSD and System V calls (test/programs/green_signal_legacy.c) ----
+
+TEST_F(GreenSignalsTest, SigblockSigsetmaskSiggetmaskActOnTheCallingThreadOnly) {
+  expect_same_as_native("bsd", "green_signal_legacy");
+}
+
+TEST_F(GreenSignalsTest, SigholdSigrelseSigignoreSigsetAsGlibcAndSigsetsHandlerInterruptsARead) {
+  expect_same_as_native("sysv", "green_signal_legacy");
+}
+
+TEST_F(GreenSignalsTest, SigpauseInBothFormsParksTheThreadAndPutsTheMaskBack) {
+  expect_same_as_native("pause", "green_signal_legacy");
+}
+
+// ---- the mask a new program starts with (test/programs/green_child_mask.c) ----
+
+TEST_F(GreenSignalsTest, ExecKeepsTheCallingThreadsMaskAndIgnoredSignals) {
+  expect_same_as_native("exec", "green_child_mask");
+}
+
+TEST_F(GreenSignalsTest, AFailedExecLeavesTheMaskAsItWas) {
+  expect_same_as_native("exec-fails", "green_child_mask");
+}
+
+TEST_F(GreenSignalsTest, ForkThenExecKeepsTheForkingThreadsMask) {
+  expect_same_as_native("fork-exec", "green_child_mask");
+}
+
+TEST_F(GreenSignalsTest, PosixSpawnGivesTheCallersMaskUnlessSetsigmask) {
+  expect_same_as_native("spawn", "green_child_mask");
+  expect_same_as_native("spawnp", "green_child_mask");
+}
+
+TEST_F(GreenSignalsTest, SystemAndPopenChildrenStartWithTheCallersMask) {
+  expect_same_as_native("system", "green_child_mask");
+  expect_same_as_native("popen", "green_child_mask");
 }
 
 // ---- SIGTERM stopping a thread-per-connection server ----

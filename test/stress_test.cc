@@ -20,6 +20,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -326,6 +327,114 @@ void channel_case(std::size_t capacity, long items) {
 TEST_P(StressTest, UnbufferedChannelDeliversEveryValueOnce) { channel_case(0, scaled(200'000)); }
 TEST_P(StressTest, ChannelOfOneDeliversEveryValueOnce) { channel_case(1, scaled(300'000)); }
 TEST_P(StressTest, ChannelOf64DeliversEveryValueOnce) { channel_case(64, scaled(1'000'000)); }
+
+// Unbuffered (and one-slot) hand-offs where either side may give up: timed sends and receives
+// race the partner's arrival on the other thread, a blocked receiver (parked, or spinning on its
+// baton before parking) races the close that ends each round, and a send that returned false
+// must never be received. Every value that a send reported delivered arrives exactly once.
+TEST_P(StressTest, ChannelHandOffsRaceTimeoutsAndClose) {
+  const long rounds = scaled(20'000);
+  std::atomic<long> sent{0}, sent_sum{0}, received{0}, received_sum{0}, gave_up{0};
+  long round = 0;
+  Deadline deadline;
+  Runtime runtime(2);
+  runtime.run([&] {
+    for (; round < rounds && (round % 16 != 0 || !deadline.passed()); ++round) {
+      Channel<long> channel(round % 4 == 3 ? 1 : 0);
+      unsigned seed = static_cast<unsigned>(round) + 1;
+      JoinHandle consumer = go_on(1, [&, seed] {
+        std::minstd_rand random(seed * 7919);
+        auto take = [&](long v) {
+          received.fetch_add(1, std::memory_order_relaxed);
+          received_sum.fetch_add(v, std::memory_order_relaxed);
+        };
+        for (;;) {
+          std::optional<long> v =
+              random() % 2 == 0 ? channel.recv_for(std::chrono::microseconds(random() % 40)) : channel.recv();
+          if (v) {
+            take(*v);
+          } else if (channel.closed()) {
+            while (auto rest = channel.try_recv()) take(*rest);  // what the buffer still holds
+            return;
+          } else {
+            gave_up.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+      });
+      JoinHandle producer = go_on(0, [&, seed] {
+        std::minstd_rand random(seed * 104729);
+        long items = random() % 8;
+        for (long i = 0; i < items; ++i) {
+          long v = round * 8 + i + 1;
+          bool delivered =
+              random() % 2 == 0 ? channel.send_for(v, std::chrono::microseconds(random() % 40)) : channel.send(v);
+          if (delivered) {
+            sent.fetch_add(1, std::memory_order_relaxed);
+            sent_sum.fetch_add(v, std::memory_order_relaxed);
+          } else {
+            gave_up.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+        for (unsigned spin = random() % 2048; spin > 0; --spin) asm volatile("");
+        channel.close();
+      });
+      producer.join();
+      consumer.join();
+    }
+  });
+  EXPECT_EQ(received.load(), sent.load());
+  EXPECT_EQ(received_sum.load(), sent_sum.load());
+  std::printf("  rounds: %ld, values: %ld, timed out: %ld\n", round, sent.load(), gave_up.load());
+}
+
+// Receivers on one shared stack: while one waits, the other occupies the stack and its frames
+// are copied away, so what a sender on the other thread hands over must not land in them.
+TEST_P(StressTest, ChannelReceiversOnASharedStackGetEveryValue) {
+  const long items = scaled(100'000);
+  Channel<long> channel(0);
+  std::atomic<long> received{0}, received_sum{0}, out_of_order{0};
+  long sent = 0, sent_sum = 0;
+  Deadline deadline;
+  Runtime runtime(2);
+  runtime.run([&] {
+    JoinHandle receivers = go_on(1, [&] {
+      coctx::SharedStack stack(128 * 1024);
+      auto consume = [&] {
+        // One producer sends in order, so each receiver's values rise: `last` lives in the frame
+        // that is copied away and back, a witness that it comes back intact.
+        long last = 0;
+        while (auto v = channel.recv()) {
+          if (*v <= last) out_of_order.fetch_add(1, std::memory_order_relaxed);
+          last = *v;
+          received.fetch_add(1, std::memory_order_relaxed);
+          received_sum.fetch_add(*v, std::memory_order_relaxed);
+        }
+      };
+      Scheduler* here = Scheduler::current();
+      Coroutine* a = here->create(consume, SpawnOptions{}, &stack);
+      Coroutine* b = here->create(consume, SpawnOptions{}, &stack);
+      JoinHandle ja(a), jb(b);
+      a->resume();
+      b->resume();
+      ja.join();
+      jb.join();
+    });
+    JoinHandle producer = go_on(0, [&] {
+      for (long v = 1; v <= items && (v % 256 != 0 || !deadline.passed()); ++v) {
+        ASSERT_TRUE(channel.send(v));
+        ++sent;
+        sent_sum += v;
+      }
+      channel.close();
+    });
+    producer.join();
+    receivers.join();
+  });
+  EXPECT_EQ(received.load(), sent);
+  EXPECT_EQ(received_sum.load(), sent_sum);
+  EXPECT_EQ(out_of_order.load(), 0);
+  report("values", sent);
+}
 
 // Rounds of fan-out/fan-in: a coroutine adds N, N coroutines on both threads call done(), the
 // coroutine waits; a plain thread waits on the same group in parallel.

@@ -56,6 +56,10 @@ class COHOOK_API ChannelBase {
   // waits (parks, or blocks a plain thread) until one is, or until the deadline (kTimedOut).
   static int select(Case* cases, std::size_t count, bool may_wait, std::chrono::steady_clock::time_point deadline,
                     bool* ok);
+  // Whether the caller's frames stay where they are while it waits: true on a plain thread and
+  // in a coroutine with a stack of its own; false on a shared stack, whose frames are copied
+  // away while the coroutine is switched out (a value that a partner writes must not live there).
+  static bool frames_stay_put();
 
   void close();
   bool closed() const;
@@ -100,8 +104,9 @@ class Channel : public detail::ChannelBase {
     Case c{this, Op::kSend, &value};
     bool ok = false;
     if (select(&c, 1, false, deadline, &ok) == 0) return ok;
-    // Waiting: the value moves to the heap, where a receiver can reach it even while this
-    // coroutine's stack is copied away (shared stacks).
+    if (frames_stay_put()) return select(&c, 1, true, deadline, &ok) == 0 && ok;
+    // Waiting on a shared stack: the value moves to the heap, where a receiver can reach it even
+    // while this coroutine's stack is copied away.
     auto boxed = std::make_unique<T>(std::move(value));
     c.value = boxed.get();
     return select(&c, 1, true, deadline, &ok) == 0 && ok;
@@ -125,6 +130,10 @@ class Channel : public detail::ChannelBase {
     Case c{this, Op::kRecv, &value};
     bool ok = false;
     if (select(&c, 1, false, deadline, &ok) == 0) return value;
+    if (frames_stay_put()) {
+      if (select(&c, 1, true, deadline, &ok) == 0) return value;
+      return std::nullopt;
+    }
     auto boxed = std::make_unique<std::optional<T>>();
     c.value = boxed.get();
     if (select(&c, 1, true, deadline, &ok) == 0) return std::move(*boxed);
