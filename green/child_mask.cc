@@ -108,20 +108,22 @@ int spawn(SpawnFn real, pid_t* pid, const char* path, const posix_spawn_file_act
   return result;
 }
 
-// How many arguments follow in execl's list before its null pointer (`arguments` is not used up).
-// Through a pointer: a va_list passed by value may not be read on by the caller (aarch64).
-int count_arguments(va_list* arguments) {
+// execl, execlp and execle: argv built on this frame as glibc builds it (a variable-length
+// array), from `arg` and the list after it up to its null; execle's envp follows that null.
+// `run(argv, envp)` makes the exec (envp is null for the other two) under the green mask.
+template <class Run>
+int exec_with_list(const char* arg, va_list* arguments, bool envp_follows, Run run) {
   va_list copy;
   va_copy(copy, *arguments);
   int count = 0;
   while (va_arg(copy, char*) != nullptr) ++count;
   va_end(copy);
-  return count;
-}
-
-// argv[1..count] and the null after them, from execl's list.
-void take_arguments(va_list* arguments, char** argv, int count) {
+  char* argv[count + 2];
+  argv[0] = const_cast<char*>(arg);
   for (int i = 1; i <= count + 1; ++i) argv[i] = va_arg(*arguments, char*);
+  char** envp = envp_follows ? va_arg(*arguments, char**) : nullptr;
+  ExecScope scope;
+  return run(argv, envp);
 }
 
 }  // namespace
@@ -159,42 +161,29 @@ COHOOK_INTERPOSE int execveat(int dirfd, const char* path, char* const argv[], c
   return real_execveat(dirfd, path, argv, envp, flags);
 }
 
-// execl, execlp and execle build argv on the stack as glibc does (a variable-length array).
 COHOOK_INTERPOSE int execl(const char* path, const char* arg, ...) {
   va_list arguments;
   va_start(arguments, arg);
-  int count = count_arguments(&arguments);
-  char* argv[count + 2];
-  argv[0] = const_cast<char*>(arg);
-  take_arguments(&arguments, argv, count);
+  int result = exec_with_list(arg, &arguments, false, [&](char** argv, char**) { return real_execv.get()(path, argv); });
   va_end(arguments);
-  ExecScope scope;
-  return real_execv.get()(path, argv);
+  return result;
 }
 
 COHOOK_INTERPOSE int execlp(const char* file, const char* arg, ...) {
   va_list arguments;
   va_start(arguments, arg);
-  int count = count_arguments(&arguments);
-  char* argv[count + 2];
-  argv[0] = const_cast<char*>(arg);
-  take_arguments(&arguments, argv, count);
+  int result = exec_with_list(arg, &arguments, false, [&](char** argv, char**) { return real_execvp.get()(file, argv); });
   va_end(arguments);
-  ExecScope scope;
-  return real_execvp.get()(file, argv);
+  return result;
 }
 
 COHOOK_INTERPOSE int execle(const char* path, const char* arg, ...) {
   va_list arguments;
   va_start(arguments, arg);
-  int count = count_arguments(&arguments);
-  char* argv[count + 2];
-  argv[0] = const_cast<char*>(arg);
-  take_arguments(&arguments, argv, count);
-  char** envp = va_arg(arguments, char**);
+  int result =
+      exec_with_list(arg, &arguments, true, [&](char** argv, char** envp) { return real_execve.get()(path, argv, envp); });
   va_end(arguments);
-  ExecScope scope;
-  return real_execve.get()(path, argv, envp);
+  return result;
 }
 
 COHOOK_INTERPOSE int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,

@@ -111,12 +111,19 @@ static void* starter(void* arg) {
     result = execvp("no-such-program-anywhere", (char*[]){"x", NULL});
     printf("execvp -> %d (%s)\n", result, strerrorname_np(errno));
   } else if (strcmp(scenario, "fork-exec") == 0) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      execv(self, (char*[]){"green_child_mask", "show", NULL});
-      _exit(127);
+    /* Each exec entry point cohook wraps, from a forked child: execv, then the list forms. */
+    for (int variant = 0; variant < 3; ++variant) {
+      printf("%s:\n", variant == 0 ? "execv" : variant == 1 ? "execle" : "execlp");
+      fflush(stdout);
+      pid_t pid = fork();
+      if (pid == 0) {
+        if (variant == 0) execv(self, (char*[]){"green_child_mask", "show", NULL});
+        else if (variant == 1) execle(self, "green_child_mask", "show", (char*)NULL, environ);
+        else execlp(self, "green_child_mask", "show", (char*)NULL);
+        _exit(127);
+      }
+      wait_for(pid);
     }
-    wait_for(pid);
   } else if (strcmp(scenario, "spawn") == 0) {
     spawn_all(0);
   } else if (strcmp(scenario, "spawnp") == 0) {
