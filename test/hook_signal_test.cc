@@ -85,8 +85,9 @@ std::string run_checked(const Scenario& scenario, Mode mode) {
 
 // ---- scenarios ----
 
-std::string read_interrupted(Mode) {
-  Handler handler(SIGUSR1, false);
+// A read on a socketpair nobody writes to, with SIGUSR1 sent to this thread 200 ms in: what it
+// returned, and when.
+std::string read_with_signal_at_200ms() {
   int sv[2];
   ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
   auto start = Clock::now();
@@ -102,6 +103,11 @@ std::string read_interrupted(Mode) {
   return out;
 }
 
+std::string read_interrupted(Mode) {
+  Handler handler(SIGUSR1, false);
+  return read_with_signal_at_200ms();
+}
+
 // System V sigset installs its handler with no flags (no SA_RESTART). glibc does it through an
 // internal sigaction call; cohook's sigset goes through the hook, so the read is cut short.
 std::string read_interrupted_by_sigset_handler(Mode) {
@@ -111,19 +117,8 @@ std::string read_interrupted_by_sigset_handler(Mode) {
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // sigset is what is tested
   sighandler_t previous = ::sigset(SIGUSR1, count_signal);
 #pragma GCC diagnostic pop
-  int sv[2];
-  ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
-  auto start = Clock::now();
-  char buffer[16];
-  long n;
-  {
-    DelayedSignal signal(::pthread_self(), SIGUSR1, milliseconds(200));
-    n = ::read(sv[0], buffer, sizeof buffer);
-  }
-  std::string out = result(n) + " " + when(elapsed_ms(start)) + (previous == SIG_ERR ? " sigset failed" : "");
+  std::string out = read_with_signal_at_200ms() + (previous == SIG_ERR ? " sigset failed" : "");
   ::sigaction(SIGUSR1, &old, nullptr);
-  ::close(sv[0]);
-  ::close(sv[1]);
   return out;
 }
 
