@@ -16,6 +16,7 @@
 
 #include "coctx/sanitizers.h"
 #include "cohook/cohook.hpp"
+#include "diag_test_util.h"
 #include "sched/real_locks.h"
 #include "sched/scheduler.h"
 
@@ -172,16 +173,9 @@ std::string find_shared_library() {
 // The program's stdout and stderr together, and its exit status.
 std::string run_program(const std::string& mode) {
   fs::path program = fs::read_symlink("/proc/self/exe").parent_path() / "programs" / "libco_lock_across_park";
-  std::string command =
-      "env LD_PRELOAD=" + find_shared_library() + " timeout 20 " + program.string() + " " + mode + " 2>&1";
-  std::string output;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return "popen failed";
-  char buffer[4096];
-  std::size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
-  int status = ::pclose(pipe);
-  return output + "\n[status " + std::to_string(status) + "]";
+  test::ProgramResult result = test::run_command("env LD_PRELOAD=" + find_shared_library() + " timeout 20 " +
+                                                 program.string() + " " + mode);
+  return result.output + "\n[status " + std::to_string(result.status) + "]";
 }
 
 class PreloadedRealLockTest : public ::testing::Test {
