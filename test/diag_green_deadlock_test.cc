@@ -25,14 +25,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kVerdict = "all coroutines are asleep - deadlock!";
 
-class GreenDeadlockTest : public ::testing::Test {
+class GreenDeadlockTest : public green_test::CorunTestBase {
  protected:
-  void SetUp() override {
-    if (green_test::sanitizer_build())
-      GTEST_SKIP() << "a sanitizer build of libcohook.so cannot be preloaded into uninstrumented programs";
-    ASSERT_EQ(::access(corun().c_str(), X_OK), 0) << corun() << " (make tools)";
-  }
-
   // Runs the program in `mode` under corun; how long it took goes to *seconds.
   Result run_green(const std::string& mode, int threads, double* seconds, const std::string& prefix = "",
                    const std::string& limit = "60") {

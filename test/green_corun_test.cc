@@ -16,14 +16,8 @@ using green_test::program;
 using green_test::Result;
 using green_test::run;
 
-class CorunTest : public ::testing::Test {
+class CorunTest : public green_test::CorunTestBase {
  protected:
-  void SetUp() override {
-    if (green_test::sanitizer_build())
-      GTEST_SKIP() << "a sanitizer build of libcohook.so cannot be preloaded into uninstrumented programs";
-    ASSERT_EQ(::access(corun().c_str(), X_OK), 0) << corun() << " (make tools)";
-  }
-
   // The program's transcript natively, then under corun with each thread count.
   void expect_same_as_native(const std::string& command, int expected_status) {
     Result native = run(command);

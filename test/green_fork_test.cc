@@ -17,14 +17,8 @@ using green_test::program;
 using green_test::Result;
 using green_test::run;
 
-class GreenForkTest : public ::testing::Test {
+class GreenForkTest : public green_test::CorunTestBase {
  protected:
-  void SetUp() override {
-    if (green_test::sanitizer_build())
-      GTEST_SKIP() << "a sanitizer build of libcohook.so cannot be preloaded into uninstrumented programs";
-    ASSERT_EQ(::access(corun().c_str(), X_OK), 0) << corun() << " (make tools)";
-  }
-
   // Runs the scenario natively, then under corun --threads 1 and 2; returns the stderr of the
   // --threads 2 run.
   std::string expect_same_as_native(const std::string& scenario) {

@@ -30,14 +30,8 @@ using green_test::program;
 using green_test::Result;
 using green_test::run;
 
-class GreenSignalsTest : public ::testing::Test {
+class GreenSignalsTest : public green_test::CorunTestBase {
  protected:
-  void SetUp() override {
-    if (green_test::sanitizer_build())
-      GTEST_SKIP() << "a sanitizer build of libcohook.so cannot be preloaded into uninstrumented programs";
-    ASSERT_EQ(::access(corun().c_str(), X_OK), 0) << corun() << " (make tools)";
-  }
-
   // Runs `green_signals SCENARIO` (or another program's) natively, then under corun with 1, 2
   // and 3 scheduler threads; stdout and the exit status must match.
   void expect_same_as_native(const std::string& scenario, const std::string& name = "green_signals") {

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace green_test {
 
 namespace fs = std::filesystem;
@@ -76,6 +78,17 @@ inline bool sanitizer_build() {
   return false;
 #endif
 }
+
+// The fixture of suites that run programs under corun: skipped in sanitizer builds, and failing
+// at once when corun has not been built.
+class CorunTestBase : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (sanitizer_build())
+      GTEST_SKIP() << "a sanitizer build of libcohook.so cannot be preloaded into uninstrumented programs";
+    ASSERT_EQ(::access(corun().c_str(), X_OK), 0) << corun() << " (make tools)";
+  }
+};
 
 // A server program started in the background with its stdout on a pipe; the first line it prints
 // is its port. Killed (SIGKILL) when it goes out of scope, unless wait_exit saw it end.
