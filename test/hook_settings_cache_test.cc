@@ -79,26 +79,32 @@ class Watchdog {
 // Ends a read of the other end that waits for good: "!late" arrives.
 void send_late(int fd) { (void)!::send(fd, "!late", 5, MSG_DONTWAIT | MSG_NOSIGNAL); }
 
-struct TcpPair {
-  int server = -1;  // the accepted end: the one whose settings are learned and changed
-  int client = -1;
+struct Pair {
+  int fd = -1;     // the end whose settings are learned and changed
+  int other = -1;  // the peer's end
 };
 
-// A connection made with the hooked socket, connect and accept (in hooked mode): the accepted
-// socket is private.
-TcpPair tcp_pair() {
+// Which private socket is learned: the accepted end of a TCP connection made with the hooked
+// socket, connect and accept (in hooked mode), its connected end, or one end of a socketpair.
+enum class Ends { kAccepted, kConnected, kSocketpair };
+
+Pair make_pair(Ends ends = Ends::kAccepted) {
+  if (ends == Ends::kSocketpair) {
+    int sv[2];
+    ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    return {sv[0], sv[1]};
+  }
   int port = 0;
   int listener = hook_test::listen_loopback(&port);
-  TcpPair pair;
-  pair.client = hook_test::connect_loopback(port);
-  pair.server = ::accept(listener, nullptr, nullptr);
+  int connected = hook_test::connect_loopback(port);
+  int accepted = ::accept(listener, nullptr, nullptr);
   ::close(listener);
-  return pair;
+  return ends == Ends::kAccepted ? Pair{accepted, connected} : Pair{connected, accepted};
 }
 
-void close_pair(const TcpPair& pair) {
-  ::close(pair.server);
-  ::close(pair.client);
+void close_pair(const Pair& pair) {
+  ::close(pair.fd);
+  ::close(pair.other);
 }
 
 // One read: "1 'a'", with " slow" if it took a second or more (only a watchdog makes it slow).
@@ -134,9 +140,9 @@ std::string parked_read(Mode mode, int reader, int writer, const char* data) {
 }
 
 // The cache learns: the second park of the private socket uses what the first read.
-std::string learn(Mode mode, const TcpPair& pair) {
-  return "learn " + parked_read(mode, pair.server, pair.client, "a") + " " +
-         parked_read(mode, pair.server, pair.client, "b");
+std::string learn(Mode mode, const Pair& pair) {
+  return "learn " + parked_read(mode, pair.fd, pair.other, "a") + " " +
+         parked_read(mode, pair.fd, pair.other, "b");
 }
 constexpr const char* kLearned = "learn 1 'a' 1 'b'";
 std::string expect_after_learning(const char* rest) { return std::string(kLearned) + "; " + rest; }
@@ -167,14 +173,15 @@ void set_timeout(int fd, int option, bool on) {
 
 // Learn, switch the setting on (the next read must fail with EAGAIN, at once or after the
 // timeout), switch it off (the next read must park again and get the peer's data).
-std::string change_on_the_fd(Mode mode, const std::function<void(int, bool)>& set, bool timeout) {
-  TcpPair pair = tcp_pair();
-  Watchdog watchdog([&] { send_late(pair.client); });
+std::string change_on_the_fd(Mode mode, const std::function<void(int, bool)>& set, bool timeout,
+                             Ends ends = Ends::kAccepted) {
+  Pair pair = make_pair(ends);
+  Watchdog watchdog([&] { send_late(pair.other); });
   std::string out = learn(mode, pair);
-  set(pair.server, true);
-  out += "; on " + (timeout ? read_until_timeout(pair.server) : timed_read(pair.server));
-  set(pair.server, false);
-  out += "; off " + parked_read(mode, pair.server, pair.client, "c");
+  set(pair.fd, true);
+  out += "; on " + (timeout ? read_until_timeout(pair.fd) : timed_read(pair.fd));
+  set(pair.fd, false);
+  out += "; off " + parked_read(mode, pair.fd, pair.other, "c");
   close_pair(pair);
   return out;
 }
@@ -182,15 +189,15 @@ std::string change_on_the_fd(Mode mode, const std::function<void(int, bool)>& se
 // ---- 4: a send timeout on a socket whose peer stopped reading ----
 
 std::string send_timeout(Mode mode, int option) {
-  TcpPair pair = tcp_pair();
+  Pair pair = make_pair();
   // Small fixed buffers (no autotuning), so that 1 MiB never fits in them.
   int size = 64 * 1024;
-  ::setsockopt(pair.server, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  ::setsockopt(pair.client, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  ::setsockopt(pair.fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  ::setsockopt(pair.other, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   // A write that waits for good is ended by the shutdown (EPIPE, or the count sent so far).
   Watchdog watchdog([&] {
-    send_late(pair.client);
-    ::shutdown(pair.server, SHUT_WR);
+    send_late(pair.other);
+    ::shutdown(pair.fd, SHUT_WR);
   });
   std::string out = learn(mode, pair);
   // A write that parks too: the peer drains all of it, starting 50 ms later.
@@ -202,17 +209,17 @@ std::string send_timeout(Mode mode, int option) {
       std::size_t drained = 0;
       char buffer[65536];
       ssize_t n;
-      while (drained < data.size() && (n = ::read(pair.client, buffer, sizeof buffer)) > 0) drained += n;
+      while (drained < data.size() && (n = ::read(pair.other, buffer, sizeof buffer)) > 0) drained += n;
     });
-    out += "; write " + result(::write(pair.server, data.data(), data.size()));
+    out += "; write " + result(::write(pair.fd, data.data(), data.size()));
     peer.join();
   }
-  set_timeout(pair.server, option, true);
+  set_timeout(pair.fd, option, true);
   // The peer reads no more: part of the first write goes into the empty buffers, nothing of the
   // second; each waits out the timeout.
   for (int i = 0; i < 2; ++i) {
     auto start = Clock::now();
-    ssize_t n = ::write(pair.server, data.data(), data.size());
+    ssize_t n = ::write(pair.fd, data.data(), data.size());
     long waited = ms_since(start);
     out += n > 0 && n < static_cast<ssize_t>(data.size()) ? "; partial" : "; " + result(n);
     out += waited >= 90 && waited < 1500 ? " after the timeout" : " after " + std::to_string(waited) + " ms";
@@ -225,13 +232,13 @@ std::string send_timeout(Mode mode, int option) {
 
 // Learn, make a copy, set O_NONBLOCK through one number and read the other: both name one file.
 std::string through_duplicate(Mode mode, int (*make_copy)(int fd), bool set_on_copy) {
-  TcpPair pair = tcp_pair();
-  Watchdog watchdog([&] { send_late(pair.client); });
+  Pair pair = make_pair();
+  Watchdog watchdog([&] { send_late(pair.other); });
   std::string out = learn(mode, pair);
-  int copy = make_copy(pair.server);
-  out += copy >= 0 && copy != pair.server ? "; copied" : "; copy " + result(copy);
-  set_nonblocking_fcntl(set_on_copy ? copy : pair.server, true);
-  out += "; read " + timed_read(set_on_copy ? pair.server : copy);
+  int copy = make_copy(pair.fd);
+  out += copy >= 0 && copy != pair.fd ? "; copied" : "; copy " + result(copy);
+  set_nonblocking_fcntl(set_on_copy ? copy : pair.fd, true);
+  out += "; read " + timed_read(set_on_copy ? pair.fd : copy);
   ::close(copy);
   close_pair(pair);
   return out;
@@ -248,16 +255,16 @@ int copy_dupfd_cloexec(int fd) { return ::fcntl(fd, F_DUPFD_CLOEXEC, fd + 1); }
 // with a raw system call no hook sees (which the cache does not cover for a private socket), and
 // parks in between must not have learned anything about it.
 std::string duplicate_closed(Mode mode, bool raw_syscall) {
-  TcpPair pair = tcp_pair();
-  Watchdog watchdog([&] { send_late(pair.client); });
+  Pair pair = make_pair();
+  Watchdog watchdog([&] { send_late(pair.other); });
   std::string out = learn(mode, pair);
-  ::close(::dup(pair.server));
-  out += "; again " + parked_read(mode, pair.server, pair.client, "c") + " " +
-         parked_read(mode, pair.server, pair.client, "d");
-  int flags = ::fcntl(pair.server, F_GETFL);
-  if (raw_syscall) ::syscall(SYS_fcntl, pair.server, F_SETFL, flags | O_NONBLOCK);
-  else ::fcntl(pair.server, F_SETFL, flags | O_NONBLOCK);
-  out += "; read " + timed_read(pair.server);
+  ::close(::dup(pair.fd));
+  out += "; again " + parked_read(mode, pair.fd, pair.other, "c") + " " +
+         parked_read(mode, pair.fd, pair.other, "d");
+  int flags = ::fcntl(pair.fd, F_GETFL);
+  if (raw_syscall) ::syscall(SYS_fcntl, pair.fd, F_SETFL, flags | O_NONBLOCK);
+  else ::fcntl(pair.fd, F_SETFL, flags | O_NONBLOCK);
+  out += "; read " + timed_read(pair.fd);
   close_pair(pair);
   return out;
 }
@@ -265,18 +272,18 @@ std::string duplicate_closed(Mode mode, bool raw_syscall) {
 // ---- 6, 7: child processes ----
 
 std::string forked_child_sets_nonblocking(Mode mode) {
-  TcpPair pair = tcp_pair();
-  Watchdog watchdog([&] { send_late(pair.client); });
+  Pair pair = make_pair();
+  Watchdog watchdog([&] { send_late(pair.other); });
   std::string out = learn(mode, pair);
   pid_t child = ::fork();
   if (child == 0) {
-    set_nonblocking_fcntl(pair.server, true);
+    set_nonblocking_fcntl(pair.fd, true);
     ::_exit(0);
   }
   int status = -1;
   ::waitpid(child, &status, 0);
   out += "; child exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-  out += "; read " + timed_read(pair.server);
+  out += "; read " + timed_read(pair.fd);
   close_pair(pair);
   return out;
 }
@@ -328,50 +335,46 @@ int run_vfork(const std::string& program, int fd) {
 }
 
 std::string program_sets_nonblocking(Mode mode, int (*run)(const std::string& program, int fd)) {
-  TcpPair pair = tcp_pair();
-  Watchdog watchdog([&] { send_late(pair.client); });
+  Pair pair = make_pair();
+  Watchdog watchdog([&] { send_late(pair.other); });
   std::string out = learn(mode, pair);
-  out += "; program exit " + std::to_string(run(program_path(), pair.server));
-  out += "; read " + timed_read(pair.server);
+  out += "; program exit " + std::to_string(run(program_path(), pair.fd));
+  out += "; read " + timed_read(pair.fd);
   close_pair(pair);
   return out;
 }
 
 // ---- 8: SCM_RIGHTS ----
 
-// Sends fd over `channel` with sendmsg, or with sendmmsg as a batch of one.
-ssize_t send_fd(int channel, int fd, bool batch) {
+// One byte with room for one fd of SCM_RIGHTS (not copyable: it points into itself).
+struct FdMessage {
   char byte = 'f';
   iovec iov{&byte, 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr message{};
-  message.msg_iov = &iov;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  msghdr message{nullptr, 0, &iov, 1, control, sizeof control, 0};
+  FdMessage() = default;
+  FdMessage(const FdMessage&) = delete;
+};
+
+// Sends fd over `channel` with sendmsg, or with sendmmsg as a batch of one.
+ssize_t send_fd(int channel, int fd, bool batch) {
+  FdMessage m;
+  cmsghdr* header = CMSG_FIRSTHDR(&m.message);
   header->cmsg_level = SOL_SOCKET;
   header->cmsg_type = SCM_RIGHTS;
   header->cmsg_len = CMSG_LEN(sizeof(int));
   ::memcpy(CMSG_DATA(header), &fd, sizeof fd);
-  if (!batch) return ::sendmsg(channel, &message, 0);
-  mmsghdr batch_message{message, 0};
+  if (!batch) return ::sendmsg(channel, &m.message, 0);
+  mmsghdr batch_message{m.message, 0};
   int sent = ::sendmmsg(channel, &batch_message, 1, 0);
   return sent == 1 ? static_cast<ssize_t>(batch_message.msg_len) : sent;
 }
 
 // The received fd, or -1.
 int receive_fd(int channel) {
-  char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr message{};
-  message.msg_iov = &iov;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  if (::recvmsg(channel, &message, 0) != 1) return -1;
-  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  FdMessage m;
+  if (::recvmsg(channel, &m.message, 0) != 1) return -1;
+  cmsghdr* header = CMSG_FIRSTHDR(&m.message);
   if (header == nullptr || header->cmsg_type != SCM_RIGHTS) return -1;
   int fd;
   ::memcpy(&fd, CMSG_DATA(header), sizeof fd);
@@ -395,12 +398,12 @@ std::string helper_sets_nonblocking(Mode mode, bool batch) {
     ::_exit(0);
   }
   ::close(channel[1]);
-  TcpPair pair = tcp_pair();
-  Watchdog watchdog([&] { send_late(pair.client); });
+  Pair pair = make_pair();
+  Watchdog watchdog([&] { send_late(pair.other); });
   std::string out = learn(mode, pair);
-  out += "; sent " + result(send_fd(channel[0], pair.server, batch));
+  out += "; sent " + result(send_fd(channel[0], pair.fd, batch));
   out += "; helper " + timed_read(channel[0]);
-  out += "; read " + timed_read(pair.server);
+  out += "; read " + timed_read(pair.fd);
   int status = -1;
   ::waitpid(helper, &status, 0);
   out += "; helper exit " + std::to_string(exit_code(status));
@@ -468,6 +471,18 @@ const Scenario kScenarios[] = {
      kTimeoutThenBack.c_str()},
     {"so_rcvtimeo_new",
      [](Mode m) { return change_on_the_fd(m, [](int fd, bool on) { set_timeout(fd, SO_RCVTIMEO_NEW, on); }, true); },
+     kTimeoutThenBack.c_str()},
+    // The same on the other kinds of private socket.
+    {"fcntl_setfl_connected_end",
+     [](Mode m) { return change_on_the_fd(m, set_nonblocking_fcntl, false, Ends::kConnected); },
+     kNonblockingThenBack.c_str()},
+    {"fcntl_setfl_socketpair",
+     [](Mode m) { return change_on_the_fd(m, set_nonblocking_fcntl, false, Ends::kSocketpair); },
+     kNonblockingThenBack.c_str()},
+    {"so_rcvtimeo_socketpair",
+     [](Mode m) {
+       return change_on_the_fd(m, [](int fd, bool on) { set_timeout(fd, SO_RCVTIMEO, on); }, true, Ends::kSocketpair);
+     },
      kTimeoutThenBack.c_str()},
     // 4: the send timeout.
     {"so_sndtimeo", [](Mode m) { return send_timeout(m, SO_SNDTIMEO); }, kSendTimeout.c_str()},
