@@ -1,8 +1,8 @@
 // The settings cache of private sockets (hook/fd_table.h): a socket made by a hooked socket,
 // socketpair, accept or accept4 is referenced by one fd number of this process only, so once a
 // park has read from the kernel that it is blocking with no SO_RCVTIMEO/SO_SNDTIMEO, later parks
-// may skip asking. Every scenario first makes the cache learn (two reads of the accepted socket
-// that park until the peer writes), then changes a setting along one path the cache must notice
+// may skip asking. Every scenario first makes the cache learn (two reads of a private socket that
+// park until the peer writes), then changes a setting along one path the cache must notice
 // (fcntl, ioctl, setsockopt, a dup, a fork, a spawned program, SCM_RIGHTS, a closed and reused
 // number), and checks that the next call honours it. Raw (hooks pass through) and hooked (in a
 // coroutine) transcripts must both be the expected one: libc is the specification.
@@ -21,9 +21,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <mutex>
