@@ -12,6 +12,9 @@
 // Both also keep SIG_IGN for the ignored signals whose kernel disposition is cohook's catcher
 // (hook/signal_hooks.h), since exec would reset a handler to SIG_DFL.
 //
+// Every one also reports the child process (hook/socket_privacy.h): these strong definitions
+// replace hook/'s weak posix_spawn and posix_spawnp.
+//
 // glibc's execl, execle, execlp, execv and execvp call its internal execve, which no hook sees,
 // so each is interposed here. Outside a green thread every one is the real call unchanged.
 #include <errno.h>
@@ -27,6 +30,7 @@
 #include "green/signal_state.h"
 #include "hook/interpose.h"
 #include "hook/signal_hooks.h"
+#include "hook/socket_privacy.h"
 
 namespace cohook::green {
 namespace {
@@ -51,6 +55,8 @@ RealSymbol<SpawnFn> real_posix_spawnp{"posix_spawnp"};
 class ExecScope {
  public:
   ExecScope() {
+    // In a vfork child this runs in the parent's memory: the parent's sockets are shared now.
+    hook::note_child_process();
     GreenThread* self = green_caller();
     if (self == nullptr) return;
     active_ = true;
@@ -100,6 +106,7 @@ const posix_spawnattr_t* with_green_mask(const posix_spawnattr_t* attributes, po
 
 int spawn(SpawnFn real, pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
           const posix_spawnattr_t* attributes, char* const argv[], char* const envp[]) {
+  hook::note_child_process();
   posix_spawnattr_t copy;
   const posix_spawnattr_t* chosen = with_green_mask(attributes, &copy);
   std::uint64_t ignored = green_caller() != nullptr ? hook::ignore_caught_ignored_signals() : 0;

@@ -28,27 +28,53 @@ int poll_timeout_ms(TimePoint deadline) {
   return ms > 0x7fffffff ? 0x7fffffff : static_cast<int>(ms);
 }
 
-}  // namespace
-
-TimePoint BlockingCall::wait_deadline() {
-  if (deadline_known_) return deadline_;
-  deadline_known_ = true;
-  // Asked now, not remembered from setsockopt: a timeout set through a dup, or before the fd was
-  // inherited, is the socket's all the same. {0, 0} means no timeout, as in socket(7).
-  int saved_errno = errno;
+// fd's SO_RCVTIMEO or SO_SNDTIMEO; zero for none (socket(7): {0, 0}) or on failure.
+Clock::duration socket_timeout(int fd, Direction direction) {
   timeval value{};
   socklen_t length = sizeof value;
   int option = direction == Direction::kRead ? SO_RCVTIMEO : SO_SNDTIMEO;
-  if (real_functions.getsockopt(fd, SOL_SOCKET, option, &value, &length) == 0 && (value.tv_sec > 0 || value.tv_usec > 0)) {
-    deadline_ = deadline_after(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(value.tv_sec) +
-                                                                          std::chrono::microseconds(value.tv_usec)));
-  }
+  if (real_functions.getsockopt(fd, SOL_SOCKET, option, &value, &length) != 0) return Clock::duration::zero();
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(value.tv_sec) +
+                                                     std::chrono::microseconds(value.tv_usec));
+}
+
+}  // namespace
+
+bool BlockingCall::known_plain() {
+  if (!FdTable::instance().settings_known_plain(fd)) return false;
+  flags_known_ = deadline_known_ = true;
+  user_nonblocking_ = false;
+  deadline_ = kNoDeadline;
+  return true;
+}
+
+TimePoint BlockingCall::wait_deadline() {
+  if (deadline_known_ || known_plain()) return deadline_;
+  deadline_known_ = true;
+  // Taken before the kernel is asked: a change to the settings un-shares fd first.
+  FdTable::PrivateToken token = FdTable::instance().private_token(fd);
+  // Asked now, not remembered from setsockopt: a timeout set through a dup, or before the fd was
+  // inherited, is the socket's all the same.
+  int saved_errno = errno;
+  Clock::duration timeout = socket_timeout(fd, direction);
+  if (timeout > Clock::duration::zero()) deadline_ = deadline_after(timeout);
+  if (token != 0 && timeout == Clock::duration::zero()) learn_plain(token);
   errno = saved_errno;
   return deadline_;
 }
 
+void BlockingCall::learn_plain(FdTable::PrivateToken token) {
+  // All asked after the token, once per socket: flags this call read earlier may be another
+  // file's, if the number was closed and reused meanwhile.
+  int flags = file_status_flags(fd);
+  Direction other = direction == Direction::kRead ? Direction::kWrite : Direction::kRead;
+  if (flags >= 0 && (flags & O_NONBLOCK) == 0 && socket_timeout(fd, other) == Clock::duration::zero()) {
+    FdTable::instance().remember_plain_settings(fd, token);
+  }
+}
+
 bool BlockingCall::user_wants_eagain() {
-  if (!flags_known_) {
+  if (!flags_known_ && !known_plain()) {
     int saved_errno = errno;
     int flags = file_status_flags(fd);
     errno = saved_errno;

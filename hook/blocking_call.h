@@ -11,7 +11,9 @@
 //  - O_NONBLOCK (F_GETFL): the user wants EAGAIN, which is returned;
 //  - SO_RCVTIMEO / SO_SNDTIMEO (getsockopt): the deadline of the whole call, after which it
 //    fails with EAGAIN as socket(7) says (a transfer that had started returns its count).
-// Otherwise the coroutine parks until the fd is ready and tries again.
+// Otherwise the coroutine parks until the fd is ready and tries again. A private socket
+// (fd_table.h) whose settings a park has found plain skips both questions from then on: on a
+// request/response connection they were two of every request's four system calls.
 //
 // Signals (signal(7), hook/signal_hooks.h): a handled signal ends a coroutine's wait with EINTR
 // unless the handler has SA_RESTART and the socket has no timeout (wait_in_coroutine).
@@ -52,6 +54,11 @@ struct BlockingCall {
   void not_a_socket() { deadline_known_ = true; }
 
  private:
+  // Whether the table knows fd's settings are plain; if so, both are known now.
+  bool known_plain();
+  // After a park read the deadline of a private socket: remember the settings if plain.
+  void learn_plain(FdTable::PrivateToken token);
+
   bool deadline_known_ = false;
   bool flags_known_ = false;
   bool user_nonblocking_ = false;

@@ -119,7 +119,9 @@ int accept_in_coroutine(int fd, sockaddr* address, socklen_t* length, int flags,
 int adopt_accepted(int new_fd) {
   if (new_fd >= 0) {
     cohook::poller::Poller::forget_fd(new_fd);
-    FdTable::instance().set_kind(new_fd, FdKind::kSocket);
+    // Private (fd_table.h): even a listener's SO_RCVTIMEO, which the new socket inherits, is
+    // read from the kernel at its first park.
+    FdTable::instance().adopt_private_socket(new_fd, cohook::hook::cooperating_coroutine() != nullptr);
   }
   return new_fd;
 }

@@ -4,9 +4,9 @@
 // file; the FdTable's kind of the number is dropped or set at the same moment.
 //
 // Nothing here touches file status flags: O_NONBLOCK, SOCK_NONBLOCK, FIONBIO, F_GETFL/F_SETFL,
-// SO_RCVTIMEO and SO_SNDTIMEO are the user's and go straight to the kernel (ioctl, setsockopt
-// and getsockopt are not even interposed); the hooks read them from the kernel when they need
-// them (blocking_call.h).
+// SO_RCVTIMEO and SO_SNDTIMEO are the user's and go straight to the kernel; the hooks read them
+// from the kernel when they need them (blocking_call.h). The one thing kept is whether a socket
+// is private (fd_table.h): made here, and no longer once dup'ed or before an F_SETFL.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,6 +37,12 @@ void adopt_new_fd(int fd, FdKind kind) {
   FdTable::instance().set_kind(fd, kind);
 }
 
+// fd now names a socket this process just made, which nothing else shares yet.
+void adopt_new_socket(int fd) {
+  cohook::poller::Poller::forget_fd(fd);
+  FdTable::instance().adopt_private_socket(fd, cohook::hook::cooperating_coroutine() != nullptr);
+}
+
 // new_fd now names the same open file description as fd.
 void adopt_duplicate(int fd, int new_fd) {
   cohook::poller::Poller::forget_fd(new_fd);
@@ -49,6 +55,8 @@ int fcntl_untraced(int fd, int command, void* argument) {
     if (new_fd >= 0) adopt_duplicate(fd, new_fd);
     return new_fd;
   }
+  // Before the change: a coroutine learning fd's settings right now must not keep the old ones.
+  if (command == F_SETFL) FdTable::instance().share(fd);
   // Every other command takes an int, a pointer or nothing; passing the argument on as a
   // pointer is what glibc's own fcntl does.
   return real_functions.fcntl(fd, command, argument);
@@ -63,15 +71,15 @@ int fcntl_hooked(int fd, int command, void* argument) {
 
 COHOOK_TRACED_HOOK(int, socket, (int domain, int type, int protocol), (domain, type, protocol), cohook::trace::trace_socket) {
   int fd = real_functions.socket(domain, type, protocol);
-  if (fd >= 0) adopt_new_fd(fd, FdKind::kSocket);
+  if (fd >= 0) adopt_new_socket(fd);
   return fd;
 }
 
 COHOOK_TRACED_HOOK(int, socketpair, (int domain, int type, int protocol, int* fds), (domain, type, protocol, fds), cohook::trace::trace_socketpair) {
   int result = real_functions.socketpair(domain, type, protocol, fds);
   if (result == 0) {
-    adopt_new_fd(fds[0], FdKind::kSocket);
-    adopt_new_fd(fds[1], FdKind::kSocket);
+    adopt_new_socket(fds[0]);
+    adopt_new_socket(fds[1]);
   }
   return result;
 }

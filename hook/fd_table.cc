@@ -13,13 +13,16 @@
 namespace cohook::hook {
 namespace {
 
-constexpr std::uint8_t kKindMask = 0x7;
-constexpr std::uint8_t kReadNowaitUnsupported = 1u << 3;
-constexpr std::uint8_t kWriteNowaitUnsupported = 1u << 4;
-constexpr std::uint8_t kProtocolKnown = 1u << 5;
-constexpr std::uint8_t kTcp = 1u << 6;
+using Bits = std::uint16_t;
+constexpr Bits kKindMask = 0x7;
+constexpr Bits kReadNowaitUnsupported = 1u << 3;
+constexpr Bits kWriteNowaitUnsupported = 1u << 4;
+constexpr Bits kProtocolKnown = 1u << 5;
+constexpr Bits kTcp = 1u << 6;
+constexpr Bits kPrivate = 1u << 7;
+constexpr Bits kPlainSettings = 1u << 8;  // only ever set together with kPrivate
 
-std::uint8_t nowait_bit(Direction direction) {
+Bits nowait_bit(Direction direction) {
   return direction == Direction::kRead ? kReadNowaitUnsupported : kWriteNowaitUnsupported;
 }
 
@@ -60,6 +63,7 @@ constinit FdTable g_table;
     &link_anchor::io_hooks,    &link_anchor::socket_io_hooks, &link_anchor::fd_hooks,
     &link_anchor::open_hooks,  &link_anchor::connection_hooks, &link_anchor::poll_hooks,
     &link_anchor::sleep_hooks, &link_anchor::dns_hooks,        &link_anchor::fortify_hooks,
+    &link_anchor::socket_privacy,
 };
 
 }  // namespace
@@ -81,6 +85,10 @@ FdTable::Entry* FdTable::find_or_create(int fd) {
     auto* fresh = new Entry[kChunkSize]();
     if (slot.compare_exchange_strong(chunk, fresh, std::memory_order_acq_rel)) {
       chunk = fresh;
+      std::size_t end = (static_cast<std::size_t>(fd) >> kChunkBits) + 1;
+      std::size_t seen = chunk_end_.load(std::memory_order_relaxed);
+      while (seen < end && !chunk_end_.compare_exchange_weak(seen, end, std::memory_order_acq_rel)) {
+      }
     } else {
       delete[] fresh;  // another thread installed one first; `chunk` holds it now
     }
@@ -101,12 +109,12 @@ FdKind FdTable::kind(int fd) {
   }
   errno = saved_errno;
   FdKind kind = kind_of(status);
-  if (Entry* entry = find_or_create(fd)) entry->store(static_cast<std::uint8_t>(kind), std::memory_order_relaxed);
+  if (Entry* entry = find_or_create(fd)) entry->store(static_cast<Bits>(kind), std::memory_order_relaxed);
   return kind;
 }
 
 void FdTable::reclassify(int fd, FdKind kind) {
-  if (Entry* entry = find_or_create(fd)) entry->store(static_cast<std::uint8_t>(kind), std::memory_order_relaxed);
+  if (Entry* entry = find_or_create(fd)) entry->store(static_cast<Bits>(kind), std::memory_order_relaxed);
 }
 
 bool FdTable::nowait_unsupported(int fd, FdKind kind, Direction direction) const {
@@ -130,7 +138,7 @@ void FdTable::mark_nowait_unsupported(int fd, FdKind kind, Direction direction) 
 bool FdTable::is_tcp(int fd) {
   Entry* entry = find(fd);
   if (entry == nullptr) return false;
-  std::uint8_t bits = entry->load(std::memory_order_relaxed);
+  Bits bits = entry->load(std::memory_order_relaxed);
   if (bits & kProtocolKnown) [[likely]] return (bits & kTcp) != 0;
   int saved_errno = errno;
   int protocol = 0;
@@ -138,13 +146,13 @@ bool FdTable::is_tcp(int fd) {
   bool tcp = real_functions.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &length) == 0 && protocol == IPPROTO_TCP;
   errno = saved_errno;
   // Only if the entry still holds what we asked about (a concurrent close or reclassify wins).
-  std::uint8_t learned = static_cast<std::uint8_t>(bits | kProtocolKnown | (tcp ? kTcp : 0));
+  Bits learned = static_cast<Bits>(bits | kProtocolKnown | (tcp ? kTcp : 0));
   entry->compare_exchange_strong(bits, learned, std::memory_order_relaxed);
   return tcp;
 }
 
 void FdTable::set_kind(int fd, FdKind kind) {
-  if (Entry* entry = find(fd)) entry->store(static_cast<std::uint8_t>(kind), std::memory_order_relaxed);
+  if (Entry* entry = find(fd)) entry->store(static_cast<Bits>(kind), std::memory_order_relaxed);
 }
 
 void FdTable::forget(int fd) {
@@ -153,12 +161,55 @@ void FdTable::forget(int fd) {
 
 void FdTable::copy(int fd, int new_fd) {
   const Entry* from = find(fd);
-  std::uint8_t bits = from != nullptr ? from->load(std::memory_order_relaxed) : 0;
+  Bits bits = from != nullptr ? from->load(std::memory_order_relaxed) : 0;
+  if (bits & kPrivate) share(fd);
+  bits &= static_cast<Bits>(~(kPrivate | kPlainSettings));
   if (bits == 0) {
     forget(new_fd);
     return;
   }
   if (Entry* to = find_or_create(new_fd)) to->store(bits, std::memory_order_relaxed);
+}
+
+void FdTable::adopt_private_socket(int fd, bool allocate) {
+  Entry* entry = allocate ? find_or_create(fd) : find(fd);
+  if (entry != nullptr) entry->store(static_cast<Bits>(FdKind::kSocket) | kPrivate, std::memory_order_relaxed);
+}
+
+bool FdTable::settings_known_plain(int fd) const {
+  const Entry* entry = find(fd);
+  return entry != nullptr && (entry->load(std::memory_order_relaxed) & kPlainSettings) != 0;
+}
+
+FdTable::PrivateToken FdTable::private_token(int fd) const {
+  const Entry* entry = find(fd);
+  if (entry == nullptr) return 0;
+  Bits bits = entry->load(std::memory_order_relaxed);
+  return (bits & kPrivate) ? bits : 0;
+}
+
+void FdTable::remember_plain_settings(int fd, PrivateToken token) {
+  if (token == 0) return;
+  if (Entry* entry = find(fd)) {
+    entry->compare_exchange_strong(token, static_cast<Bits>(token | kPlainSettings), std::memory_order_relaxed);
+  }
+}
+
+void FdTable::share(int fd) {
+  if (Entry* entry = find(fd)) entry->fetch_and(static_cast<Bits>(~(kPrivate | kPlainSettings)), std::memory_order_relaxed);
+}
+
+void FdTable::share_all() {
+  std::size_t end = chunk_end_.load(std::memory_order_acquire);
+  for (std::size_t c = 0; c < end; ++c) {
+    Entry* chunk = chunks_[c].load(std::memory_order_acquire);
+    if (chunk == nullptr) continue;
+    for (std::size_t i = 0; i < kChunkSize; ++i) {
+      if (chunk[i].load(std::memory_order_relaxed) & kPrivate) {
+        chunk[i].fetch_and(static_cast<Bits>(~(kPrivate | kPlainSettings)), std::memory_order_relaxed);
+      }
+    }
+  }
 }
 
 }  // namespace cohook::hook

@@ -2,7 +2,9 @@
 // one, what an attempt looks like depends on the file (FdTable::kind):
 //  - sockets and anonymous pipes (and eventfd/timerfd reads): preadv2/pwritev2 with offset -1
 //    (the file position, as read/write use) and RWF_NOWAIT, which the kernel runs exactly as
-//    read/write on a non-blocking file, for this one call only;
+//    read/write on a non-blocking file, for this one call only (a read of one buffer from a
+//    socket, and a write of one to a TCP socket, are recv/send with MSG_DONTWAIT instead: the
+//    same thing, without an iovec to import);
 //  - where the kernel answers RWF_NOWAIT with EOPNOTSUPP (on Linux 6.18: FIFOs, eventfd writes,
 //    inotify; learned at run time, once per kind or per anonymous fd), readiness first: poll with
 //    a zero timeout, park until ready, then the real blocking call. A read after POLLIN returns
@@ -163,6 +165,7 @@ template <class RealCall>
   if (!nowait && call.user_wants_eagain()) return real_functions.writev(fd, iov, count);
   // Pieces of at most PIPE_BUF for pipes without RWF_NOWAIT: see the top of the file.
   std::size_t piece = (!nowait && kind != FdKind::kAnonymous) ? PIPE_BUF : total;
+  bool one_tcp_buffer = count == 1 && kind == FdKind::kSocket && table.is_tcp(fd);
   return cohook::hook::write_all_in_coroutine(call, total, [&](std::size_t done) -> ssize_t {
     std::vector<iovec> rest;
     const iovec* part = iov;
@@ -173,6 +176,15 @@ template <class RealCall>
       part_count = static_cast<int>(rest.size());
     }
     if (call.blocking_fallback) return real_functions.writev(fd, part, part_count);
+    if (one_tcp_buffer) {
+      // As for reads: write on a socket is sendmsg with the file's O_NONBLOCK as MSG_DONTWAIT
+      // (sock_write_iter), and send skips the iovec import. TCP only: write on a SEQPACKET
+      // socket adds MSG_EOR, and a datagram socket is not worth a second path.
+      ssize_t result = real_functions.send(fd, part[0].iov_base, part[0].iov_len, MSG_DONTWAIT);
+      if (result >= 0 || errno != ENOTSOCK) return result;
+      one_tcp_buffer = false;  // the number was reused behind cohook's back; see read_socket_in_coroutine
+      FdTable::instance().reclassify(fd, FdKind::kUnknown);
+    }
     if (nowait) {
       ssize_t result = real_functions.pwritev2(fd, part, part_count, -1, RWF_NOWAIT);
       if (result >= 0 || !nowait_not_supported(errno)) return result;

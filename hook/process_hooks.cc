@@ -37,6 +37,7 @@
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
 #include "hook/signal_hooks.h"
+#include "hook/socket_privacy.h"
 
 extern char** environ;
 
@@ -335,12 +336,14 @@ COHOOK_TRACED_HOOK(int, waitid, (idtype_t type, id_t id, siginfo_t* info, int op
 }
 
 COHOOK_INTERPOSE int system(const char* command) {
+  cohook::hook::note_child_process();
   if (cooperating_coroutine() == nullptr) return real_system(command);
   if (command == nullptr) return run_shell("exit 0") == 0;
   return run_shell(command);
 }
 
 COHOOK_INTERPOSE FILE* popen(const char* command, const char* mode) {
+  cohook::hook::note_child_process();
   if (cooperating_coroutine() == nullptr) {
     using PopenFn = FILE* (*)(const char*, const char*);
     static constinit RealFunction<PopenFn> real_popen{"popen", [](const char*, const char*) -> FILE* {

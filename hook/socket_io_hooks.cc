@@ -20,6 +20,7 @@
 #include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
+#include "hook/socket_privacy.h"
 #include "sched/scheduler.h"
 
 using cohook::hook::BlockingCall;
@@ -197,6 +198,7 @@ COHOOK_TRACED_HOOK(ssize_t, sendto, (int fd, const void* buffer, size_t size, in
 }
 
 COHOOK_TRACED_HOOK(ssize_t, sendmsg, (int fd, const msghdr* message, int flags), (fd, message, flags), cohook::trace::trace_sendmsg) {
+  cohook::hook::note_fds_sent(message);
   if (cooperating_coroutine() == nullptr || (flags & MSG_DONTWAIT) || message == nullptr ||
       message->msg_iovlen == 0) [[likely]] {
     return real_functions.sendmsg(fd, message, flags);
@@ -205,6 +207,10 @@ COHOOK_TRACED_HOOK(ssize_t, sendmsg, (int fd, const msghdr* message, int flags),
 }
 
 COHOOK_TRACED_HOOK(int, sendmmsg, (int fd, mmsghdr* vector, unsigned int length, int flags), (fd, vector, length, flags), cohook::trace::trace_sendmmsg) {
+  if (vector != nullptr) {
+    // The kernel looks at no more than UIO_MAXIOV (1024) messages.
+    for (unsigned int i = 0; i < length && i < 1024; ++i) cohook::hook::note_fds_sent(&vector[i].msg_hdr);
+  }
   if (cooperating_coroutine() == nullptr || (flags & MSG_DONTWAIT) || length == 0) [[likely]] {
     return real_functions.sendmmsg(fd, vector, length, flags);
   }
