@@ -29,9 +29,11 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "hook/fd_table.h"
 #include "hook_test_util.h"
 
 extern char** environ;
@@ -188,11 +190,19 @@ std::string change_on_the_fd(Mode mode, const std::function<void(int, bool)>& se
 
 // ---- 4: a send timeout on a socket whose peer stopped reading ----
 
-std::string send_timeout(Mode mode, int option) {
-  Pair pair = make_pair();
+// Set on the learned socket after a parked write, or (inherited) on the listener before the
+// accept, which Linux copies to the new socket unseen: then the reads that learn find no receive
+// timeout, and the send timeout must be asked for all the same.
+std::string send_timeout(Mode mode, int option, bool inherited) {
+  int port = 0;
+  int listener = hook_test::listen_loopback(&port);
   // Small fixed buffers (no autotuning), so that 1 MiB never fits in them.
   int size = 64 * 1024;
-  ::setsockopt(pair.fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  ::setsockopt(listener, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  if (inherited) set_timeout(listener, option, true);
+  Pair pair{-1, hook_test::connect_loopback(port)};
+  pair.fd = ::accept(listener, nullptr, nullptr);
+  ::close(listener);
   ::setsockopt(pair.other, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   // A write that waits for good is ended by the shutdown (EPIPE, or the count sent so far).
   Watchdog watchdog([&] {
@@ -200,9 +210,9 @@ std::string send_timeout(Mode mode, int option) {
     ::shutdown(pair.fd, SHUT_WR);
   });
   std::string out = learn(mode, pair);
-  // A write that parks too: the peer drains all of it, starting 50 ms later.
   std::string data(1 << 20, 'x');
-  {
+  if (!inherited) {
+    // A write that parks too: the peer drains all of it, starting 50 ms later.
     Peer peer(mode);
     peer.start([&] {
       sleep_ms(50);
@@ -213,8 +223,8 @@ std::string send_timeout(Mode mode, int option) {
     });
     out += "; write " + result(::write(pair.fd, data.data(), data.size()));
     peer.join();
+    set_timeout(pair.fd, option, true);
   }
-  set_timeout(pair.fd, option, true);
   // The peer reads no more: part of the first write goes into the empty buffers, nothing of the
   // second; each waits out the timeout.
   for (int i = 0; i < 2; ++i) {
@@ -334,11 +344,17 @@ int run_vfork(const std::string& program, int fd) {
   return exit_code(status);
 }
 
-std::string program_sets_nonblocking(Mode mode, int (*run)(const std::string& program, int fd)) {
+// From the coroutine, or from a plain thread (where system and popen are glibc's own, which
+// start the child with calls no hook sees) while the coroutine's socket is learned.
+std::string program_sets_nonblocking(Mode mode, int (*run)(const std::string& program, int fd),
+                                     bool from_plain_thread = false) {
   Pair pair = make_pair();
   Watchdog watchdog([&] { send_late(pair.other); });
   std::string out = learn(mode, pair);
-  out += "; program exit " + std::to_string(run(program_path(), pair.fd));
+  int code = -1;
+  if (from_plain_thread) std::thread([&] { code = run(program_path(), pair.fd); }).join();
+  else code = run(program_path(), pair.fd);
+  out += "; program exit " + std::to_string(code);
   out += "; read " + timed_read(pair.fd);
   close_pair(pair);
   return out;
@@ -438,6 +454,35 @@ std::string number_reused(Mode mode, bool first_nonblocking) {
   return out;
 }
 
+// The learned number closed and reused by a socket received with SCM_RIGHTS, which no hook
+// adopts: the new file must not inherit what was learned about the old one.
+std::string reused_by_received_fd(Mode mode) {
+  int channel[2];
+  ::socketpair(AF_UNIX, SOCK_STREAM, 0, channel);
+  Pair sent = make_pair();  // its accepted end arrives on the learned number
+  Pair pair = make_pair();
+  Watchdog watchdog([&] {
+    send_late(pair.other);
+    send_late(sent.other);
+  });
+  std::string out = learn(mode, pair);
+  // Every free number below the learned one is taken, so that the received fd gets it.
+  std::vector<int> fillers;
+  int filler;
+  while ((filler = ::open("/dev/null", O_RDONLY)) >= 0 && filler < pair.fd) fillers.push_back(filler);
+  ::close(filler);  // the first one above
+  ::close(pair.fd);
+  out += "; sent " + result(send_fd(channel[0], sent.fd, false));
+  int received = receive_fd(channel[1]);
+  out += received == pair.fd ? "; same number" : "; number " + std::to_string(received) + " not " + std::to_string(pair.fd);
+  set_nonblocking_fcntl(sent.fd, true);
+  out += "; read " + timed_read(received);
+  for (int fd : fillers) ::close(fd);
+  for (int fd : {received, pair.other, channel[0], channel[1]}) ::close(fd);
+  close_pair(sent);
+  return out;
+}
+
 // Linux copies the listener's SO_RCVTIMEO to the accepted socket, which no hooked setsockopt on
 // it ever saw: both reads must time out.
 std::string timeout_inherited_from_listener(Mode) {
@@ -456,6 +501,9 @@ std::string timeout_inherited_from_listener(Mode) {
 const std::string kNonblockingThenBack = expect_after_learning("on -1 EAGAIN; off 1 'c'");
 const std::string kTimeoutThenBack = expect_after_learning("on -1 EAGAIN after the timeout; off 1 'c'");
 const std::string kSendTimeout = expect_after_learning("write 1048576; partial after the timeout; -1 EAGAIN after the timeout");
+const std::string kInheritedSendTimeout =
+    expect_after_learning("partial after the timeout; -1 EAGAIN after the timeout");
+const std::string kReceivedEagain = expect_after_learning("sent 1; same number; read -1 EAGAIN");
 const std::string kCopyEagain = expect_after_learning("copied; read -1 EAGAIN");
 const std::string kAgainEagain = expect_after_learning("again 1 'c' 1 'd'; read -1 EAGAIN");
 const std::string kChildEagain = expect_after_learning("child exit 0; read -1 EAGAIN");
@@ -485,8 +533,10 @@ const Scenario kScenarios[] = {
      },
      kTimeoutThenBack.c_str()},
     // 4: the send timeout.
-    {"so_sndtimeo", [](Mode m) { return send_timeout(m, SO_SNDTIMEO); }, kSendTimeout.c_str()},
-    {"so_sndtimeo_new", [](Mode m) { return send_timeout(m, SO_SNDTIMEO_NEW); }, kSendTimeout.c_str()},
+    {"so_sndtimeo", [](Mode m) { return send_timeout(m, SO_SNDTIMEO, false); }, kSendTimeout.c_str()},
+    {"so_sndtimeo_new", [](Mode m) { return send_timeout(m, SO_SNDTIMEO_NEW, false); }, kSendTimeout.c_str()},
+    {"so_sndtimeo_inherited_from_listener", [](Mode m) { return send_timeout(m, SO_SNDTIMEO, true); },
+     kInheritedSendTimeout.c_str()},
     // 5: O_NONBLOCK set through a duplicate, read through the learned original...
     {"set_through_dup", [](Mode m) { return through_duplicate(m, copy_dup, true); }, kCopyEagain.c_str()},
     {"set_through_dup2", [](Mode m) { return through_duplicate(m, copy_dup2, true); }, kCopyEagain.c_str()},
@@ -503,6 +553,10 @@ const Scenario kScenarios[] = {
     {"posix_spawnp", [](Mode m) { return program_sets_nonblocking(m, run_posix_spawnp); }, kProgramEagain.c_str()},
     {"system", [](Mode m) { return program_sets_nonblocking(m, run_system); }, kProgramEagain.c_str()},
     {"popen", [](Mode m) { return program_sets_nonblocking(m, run_popen); }, kProgramEagain.c_str()},
+    {"system_from_plain_thread", [](Mode m) { return program_sets_nonblocking(m, run_system, true); },
+     kProgramEagain.c_str()},
+    {"popen_from_plain_thread", [](Mode m) { return program_sets_nonblocking(m, run_popen, true); },
+     kProgramEagain.c_str()},
     {"vfork_execv", [](Mode m) { return program_sets_nonblocking(m, run_vfork); }, kProgramEagain.c_str()},
     // 8: sent to another process.
     {"scm_rights_sendmsg", [](Mode m) { return helper_sets_nonblocking(m, false); }, kHelperEagain.c_str()},
@@ -512,6 +566,7 @@ const Scenario kScenarios[] = {
      "A -1 EAGAIN; same number; B 1 'c'"},
     {"reused_blocking_then_nonblocking", [](Mode m) { return number_reused(m, false); },
      "A 1 'a' 1 'b'; same number; B -1 EAGAIN"},
+    {"reused_by_received_fd", reused_by_received_fd, kReceivedEagain.c_str()},
     // 10: the listener's timeout.
     {"timeout_inherited_from_listener", timeout_inherited_from_listener,
      "first -1 EAGAIN after the timeout; second -1 EAGAIN after the timeout"},
@@ -525,5 +580,22 @@ class SettingsCacheTest : public ::testing::TestWithParam<Scenario> {};
 TEST_P(SettingsCacheTest, RawAndHookedAgree) { hook_test::check_raw_and_hooked(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, SettingsCacheTest, ::testing::ValuesIn(kScenarios), hook_test::scenario_name);
+
+// The scenarios above test something only if their first step does make the cache learn: in a
+// coroutine, each kind of private socket is known plain after the two parked reads (raw calls
+// never learn). Not before, but for the connected end: the hooked connect parks, and learns.
+TEST(SettingsCache, LearningStepLearns) {
+  for (Ends ends : {Ends::kAccepted, Ends::kConnected, Ends::kSocketpair}) {
+    hook_test::run_in(Mode::kHooked, [&] {
+      Pair pair = make_pair(ends);
+      Watchdog watchdog([&] { send_late(pair.other); });
+      bool connected = ends == Ends::kConnected;
+      EXPECT_EQ(cohook::hook::FdTable::instance().settings_known_plain(pair.fd), connected) << static_cast<int>(ends);
+      EXPECT_EQ(learn(Mode::kHooked, pair), kLearned);
+      EXPECT_TRUE(cohook::hook::FdTable::instance().settings_known_plain(pair.fd)) << static_cast<int>(ends);
+      close_pair(pair);
+    });
+  }
+}
 
 }  // namespace
