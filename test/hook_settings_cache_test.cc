@@ -542,6 +542,17 @@ const Scenario kScenarios[] = {
        return change_on_the_fd(m, [](int fd, bool on) { set_timeout(fd, SO_RCVTIMEO, on); }, true, Ends::kSocketpair);
      },
      kTimeoutThenBack.c_str()},
+    // ...and from a plain thread (its hooks are the real calls) while the coroutine learned.
+    {"fcntl_setfl_from_plain_thread",
+     [](Mode m) {
+       return change_on_the_fd(m, [](int fd, bool on) { std::thread(set_nonblocking_fcntl, fd, on).join(); }, false);
+     },
+     kNonblockingThenBack.c_str()},
+    {"so_rcvtimeo_from_plain_thread",
+     [](Mode m) {
+       return change_on_the_fd(m, [](int fd, bool on) { std::thread(set_timeout, fd, SO_RCVTIMEO, on).join(); }, true);
+     },
+     kTimeoutThenBack.c_str()},
     // 4: the send timeout.
     {"so_sndtimeo", [](Mode m) { return send_timeout(m, SO_SNDTIMEO, false); }, kSendTimeout.c_str()},
     {"so_sndtimeo_new", [](Mode m) { return send_timeout(m, SO_SNDTIMEO_NEW, false); }, kSendTimeout.c_str()},
