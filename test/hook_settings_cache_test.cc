@@ -178,7 +178,7 @@ void set_timeout(int fd, int option, bool on) {
   }
 }
 
-// ---- 1-3: a setting changed on the learned fd itself ----
+// ---- a setting changed on the learned fd itself ----
 
 // Learn, switch the setting on (the next read must fail with EAGAIN, at once or after the
 // timeout), switch it off (the next read must park again and get the peer's data).
@@ -195,7 +195,7 @@ std::string change_on_the_fd(Mode mode, const std::function<void(int, bool)>& se
   return out;
 }
 
-// ---- 4: a send timeout on a socket whose peer stopped reading ----
+// ---- a send timeout on a socket whose peer stopped reading ----
 
 // Set on the learned socket after a parked write, or (inherited) on the listener before the
 // accept, which Linux copies to the new socket unseen: then the reads that learn find no receive
@@ -245,7 +245,7 @@ std::string send_timeout(Mode mode, int option, bool inherited) {
   return out;
 }
 
-// ---- 5, 11: duplicates ----
+// ---- duplicates ----
 
 // Learn, make a copy, set O_NONBLOCK through one number and read the other: both name one file.
 std::string through_duplicate(Mode mode, int (*make_copy)(int fd), bool set_on_copy) {
@@ -286,7 +286,7 @@ std::string duplicate_closed(Mode mode, bool raw_syscall) {
   return out;
 }
 
-// ---- 6, 7: child processes ----
+// ---- child processes ----
 
 // With fork, or with glibc's _Fork, which runs no atfork handler.
 std::string forked_child_sets_nonblocking(Mode mode, bool underscore_fork) {
@@ -368,7 +368,7 @@ std::string program_sets_nonblocking(Mode mode, int (*run)(const std::string& pr
   return out;
 }
 
-// ---- 8: SCM_RIGHTS ----
+// ---- SCM_RIGHTS ----
 
 // One byte with room for one fd of SCM_RIGHTS (not copyable: it points into itself).
 struct FdMessage {
@@ -438,7 +438,7 @@ std::string helper_sets_nonblocking(Mode mode, bool batch) {
   return out;
 }
 
-// ---- 9, 10: numbers reused, settings inherited from the listener ----
+// ---- numbers reused, settings inherited from the listener ----
 
 // Connection A is accepted (non-blocking or not) and read, closed, and its number taken by
 // connection B, accepted the other way. B's reads must follow B's own flag.
@@ -521,7 +521,7 @@ const std::string kProgramEagain = expect_after_learning("program exit 0; read -
 const std::string kHelperEagain = expect_after_learning("sent 1; helper 1 'k'; read -1 EAGAIN; helper exit 0");
 
 const Scenario kScenarios[] = {
-    // 1-3: the learned fd's own settings.
+    // The learned fd's own settings.
     {"fcntl_setfl", [](Mode m) { return change_on_the_fd(m, set_nonblocking_fcntl, false); }, kNonblockingThenBack.c_str()},
     {"ioctl_fionbio", [](Mode m) { return change_on_the_fd(m, set_nonblocking_ioctl, false); }, kNonblockingThenBack.c_str()},
     {"so_rcvtimeo",
@@ -553,12 +553,12 @@ const Scenario kScenarios[] = {
        return change_on_the_fd(m, [](int fd, bool on) { std::thread(set_timeout, fd, SO_RCVTIMEO, on).join(); }, true);
      },
      kTimeoutThenBack.c_str()},
-    // 4: the send timeout.
+    // The send timeout.
     {"so_sndtimeo", [](Mode m) { return send_timeout(m, SO_SNDTIMEO, false); }, kSendTimeout.c_str()},
     {"so_sndtimeo_new", [](Mode m) { return send_timeout(m, SO_SNDTIMEO_NEW, false); }, kSendTimeout.c_str()},
     {"so_sndtimeo_inherited_from_listener", [](Mode m) { return send_timeout(m, SO_SNDTIMEO, true); },
      kInheritedSendTimeout.c_str()},
-    // 5: O_NONBLOCK set through a duplicate, read through the learned original...
+    // O_NONBLOCK set through a duplicate, read through the learned original...
     {"set_through_dup", [](Mode m) { return through_duplicate(m, copy_dup, true); }, kCopyEagain.c_str()},
     {"set_through_dup2", [](Mode m) { return through_duplicate(m, copy_dup2, true); }, kCopyEagain.c_str()},
     {"set_through_dup3", [](Mode m) { return through_duplicate(m, copy_dup3, true); }, kCopyEagain.c_str()},
@@ -568,29 +568,31 @@ const Scenario kScenarios[] = {
     // ...or through the original, read through the copy (which must not inherit what was learned).
     {"read_through_dup", [](Mode m) { return through_duplicate(m, copy_dup, false); }, kCopyEagain.c_str()},
     {"read_through_dup2", [](Mode m) { return through_duplicate(m, copy_dup2, false); }, kCopyEagain.c_str()},
-    // 6, 7: another process shares the socket.
+    // Another process shares the socket.
     {"forked_child", [](Mode m) { return forked_child_sets_nonblocking(m, false); }, kChildEagain.c_str()},
     {"posix_spawn", [](Mode m) { return program_sets_nonblocking(m, run_posix_spawn); }, kProgramEagain.c_str()},
     {"posix_spawnp", [](Mode m) { return program_sets_nonblocking(m, run_posix_spawnp); }, kProgramEagain.c_str()},
     {"system", [](Mode m) { return program_sets_nonblocking(m, run_system); }, kProgramEagain.c_str()},
     {"popen", [](Mode m) { return program_sets_nonblocking(m, run_popen); }, kProgramEagain.c_str()},
+    // In a coroutine, cohook's own system and popen start the shell with the hooked posix_spawn;
+    // on a plain thread they are glibc's, whose spawn no hook sees but system and popen.
     {"system_from_plain_thread", [](Mode m) { return program_sets_nonblocking(m, run_system, true); },
      kProgramEagain.c_str()},
     {"popen_from_plain_thread", [](Mode m) { return program_sets_nonblocking(m, run_popen, true); },
      kProgramEagain.c_str()},
-    // 8: sent to another process.
+    // Sent to another process.
     {"scm_rights_sendmsg", [](Mode m) { return helper_sets_nonblocking(m, false); }, kHelperEagain.c_str()},
     {"scm_rights_sendmmsg", [](Mode m) { return helper_sets_nonblocking(m, true); }, kHelperEagain.c_str()},
-    // 9: a number closed and reused.
+    // A number closed and reused.
     {"reused_nonblocking_then_blocking", [](Mode m) { return number_reused(m, true); },
      "A -1 EAGAIN; same number; B 1 'c'"},
     {"reused_blocking_then_nonblocking", [](Mode m) { return number_reused(m, false); },
      "A 1 'a' 1 'b'; same number; B -1 EAGAIN"},
     {"reused_by_received_fd", reused_by_received_fd, kReceivedEagain.c_str()},
-    // 10: the listener's timeout.
+    // The listener's timeout.
     {"timeout_inherited_from_listener", timeout_inherited_from_listener,
      "first -1 EAGAIN after the timeout; second -1 EAGAIN after the timeout"},
-    // 11: a duplicate closed again.
+    // A duplicate closed again.
     {"dup_closed_then_fcntl", [](Mode m) { return duplicate_closed(m, false); }, kAgainEagain.c_str()},
     {"dup_closed_then_raw_fcntl", [](Mode m) { return duplicate_closed(m, true); }, kAgainEagain.c_str()},
 };
