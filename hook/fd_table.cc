@@ -21,6 +21,18 @@ constexpr Bits kProtocolKnown = 1u << 5;
 constexpr Bits kTcp = 1u << 6;
 constexpr Bits kPrivate = 1u << 7;
 constexpr Bits kPlainSettings = 1u << 8;  // only ever set together with kPrivate
+// The rest counts the private sockets the number has named, so that a PrivateToken taken for
+// one can never match the next (closed and reused while a park was learning the settings).
+constexpr Bits kGenerationStep = 1u << 9;
+constexpr Bits kGenerationMask = static_cast<Bits>(~(kGenerationStep - 1));
+
+// Sets an entry to `bits`, keeping its generation.
+void replace(std::atomic<Bits>& entry, Bits bits) {
+  Bits old = entry.load(std::memory_order_relaxed);
+  while (!entry.compare_exchange_weak(old, static_cast<Bits>((old & kGenerationMask) | (bits & ~kGenerationMask)),
+                                      std::memory_order_relaxed)) {
+  }
+}
 
 Bits nowait_bit(Direction direction) {
   return direction == Direction::kRead ? kReadNowaitUnsupported : kWriteNowaitUnsupported;
@@ -109,12 +121,12 @@ FdKind FdTable::kind(int fd) {
   }
   errno = saved_errno;
   FdKind kind = kind_of(status);
-  if (Entry* entry = find_or_create(fd)) entry->store(static_cast<Bits>(kind), std::memory_order_relaxed);
+  if (Entry* entry = find_or_create(fd)) replace(*entry, static_cast<Bits>(kind));
   return kind;
 }
 
 void FdTable::reclassify(int fd, FdKind kind) {
-  if (Entry* entry = find_or_create(fd)) entry->store(static_cast<Bits>(kind), std::memory_order_relaxed);
+  if (Entry* entry = find_or_create(fd)) replace(*entry, static_cast<Bits>(kind));
 }
 
 bool FdTable::nowait_unsupported(int fd, FdKind kind, Direction direction) const {
@@ -152,28 +164,33 @@ bool FdTable::is_tcp(int fd) {
 }
 
 void FdTable::set_kind(int fd, FdKind kind) {
-  if (Entry* entry = find(fd)) entry->store(static_cast<Bits>(kind), std::memory_order_relaxed);
+  if (Entry* entry = find(fd)) replace(*entry, static_cast<Bits>(kind));
 }
 
 void FdTable::forget(int fd) {
-  if (Entry* entry = find(fd)) entry->store(0, std::memory_order_relaxed);
+  if (Entry* entry = find(fd)) replace(*entry, 0);
 }
 
 void FdTable::copy(int fd, int new_fd) {
   const Entry* from = find(fd);
   Bits bits = from != nullptr ? from->load(std::memory_order_relaxed) : 0;
   if (bits & kPrivate) share(fd);
-  bits &= static_cast<Bits>(~(kPrivate | kPlainSettings));
+  bits &= static_cast<Bits>(~(kPrivate | kPlainSettings | kGenerationMask));
   if (bits == 0) {
     forget(new_fd);
     return;
   }
-  if (Entry* to = find_or_create(new_fd)) to->store(bits, std::memory_order_relaxed);
+  if (Entry* to = find_or_create(new_fd)) replace(*to, bits);
 }
 
 void FdTable::adopt_private_socket(int fd, bool allocate) {
   Entry* entry = allocate ? find_or_create(fd) : find(fd);
-  if (entry != nullptr) entry->store(static_cast<Bits>(FdKind::kSocket) | kPrivate, std::memory_order_relaxed);
+  if (entry == nullptr) return;
+  Bits old = entry->load(std::memory_order_relaxed);
+  while (!entry->compare_exchange_weak(
+      old, static_cast<Bits>(((old + kGenerationStep) & kGenerationMask) | static_cast<Bits>(FdKind::kSocket) | kPrivate),
+      std::memory_order_relaxed)) {
+  }
 }
 
 bool FdTable::settings_known_plain(int fd) const {
