@@ -13,7 +13,7 @@
 // (hook/signal_hooks.h), since exec would reset a handler to SIG_DFL.
 //
 // Every one also reports the child process (hook/socket_privacy.h): these strong definitions
-// replace hook/'s weak posix_spawn and posix_spawnp.
+// replace hook/'s weak ones (hook/child_process_hooks.cc).
 //
 // glibc's execl, execle, execlp, execv and execvp call its internal execve, which no hook sees,
 // so each is interposed here. Outside a green thread every one is the real call unchanged.
@@ -28,6 +28,7 @@
 #include "green/green_thread.h"
 #include "green/real_pthread.h"
 #include "green/signal_state.h"
+#include "hook/exec_argument_list.h"
 #include "hook/interpose.h"
 #include "hook/signal_hooks.h"
 #include "hook/socket_privacy.h"
@@ -115,23 +116,6 @@ int spawn(SpawnFn real, pid_t* pid, const char* path, const posix_spawn_file_act
   return result;
 }
 
-// execl, execlp and execle: argv built on this frame as glibc builds it (a variable-length
-// array), from `arg` and the list after it up to its null; execle's envp follows that null.
-// `run(argv, envp)` makes the exec (envp is null for the other two) under the green mask.
-template <class Run>
-int exec_with_list(const char* arg, va_list* arguments, bool envp_follows, Run run) {
-  va_list copy;
-  va_copy(copy, *arguments);
-  int count = 0;
-  while (va_arg(copy, char*) != nullptr) ++count;
-  va_end(copy);
-  char* argv[count + 2];
-  argv[0] = const_cast<char*>(arg);
-  for (int i = 1; i <= count + 1; ++i) argv[i] = va_arg(*arguments, char*);
-  char** envp = envp_follows ? va_arg(*arguments, char**) : nullptr;
-  ExecScope scope;
-  return run(argv, envp);
-}
 
 }  // namespace
 }  // namespace cohook::green
@@ -171,7 +155,10 @@ COHOOK_INTERPOSE int execveat(int dirfd, const char* path, char* const argv[], c
 COHOOK_INTERPOSE int execl(const char* path, const char* arg, ...) {
   va_list arguments;
   va_start(arguments, arg);
-  int result = exec_with_list(arg, &arguments, false, [&](char** argv, char**) { return real_execv.get()(path, argv); });
+  int result = cohook::hook::exec_with_list(arg, &arguments, false, [&](char** argv, char**) {
+    ExecScope scope;
+    return real_execv.get()(path, argv);
+  });
   va_end(arguments);
   return result;
 }
@@ -179,7 +166,10 @@ COHOOK_INTERPOSE int execl(const char* path, const char* arg, ...) {
 COHOOK_INTERPOSE int execlp(const char* file, const char* arg, ...) {
   va_list arguments;
   va_start(arguments, arg);
-  int result = exec_with_list(arg, &arguments, false, [&](char** argv, char**) { return real_execvp.get()(file, argv); });
+  int result = cohook::hook::exec_with_list(arg, &arguments, false, [&](char** argv, char**) {
+    ExecScope scope;
+    return real_execvp.get()(file, argv);
+  });
   va_end(arguments);
   return result;
 }
@@ -187,8 +177,10 @@ COHOOK_INTERPOSE int execlp(const char* file, const char* arg, ...) {
 COHOOK_INTERPOSE int execle(const char* path, const char* arg, ...) {
   va_list arguments;
   va_start(arguments, arg);
-  int result =
-      exec_with_list(arg, &arguments, true, [&](char** argv, char** envp) { return real_execve.get()(path, argv, envp); });
+  int result = cohook::hook::exec_with_list(arg, &arguments, true, [&](char** argv, char** envp) {
+    ExecScope scope;
+    return real_execve.get()(path, argv, envp);
+  });
   va_end(arguments);
   return result;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -147,6 +148,41 @@ COHOOK_INTERPOSE int fclose(FILE* stream) {
     }
   }
   return real_functions.fclose(stream);
+}
+
+namespace {
+
+// close_range and closefrom close numbers that glibc's close never sees: the same rule as the
+// close hook, for each number the table knows in the range (a number it has no entry for was
+// never waited on, nor made private).
+void forget_range(unsigned first, unsigned last) {
+  std::size_t end = FdTable::instance().number_end();
+  for (std::size_t fd = first; fd < end && fd <= last; ++fd) {
+    cohook::poller::Poller::forget_fd(static_cast<int>(fd));
+    FdTable::instance().forget(static_cast<int>(fd));
+  }
+}
+
+using CloseRangeFn = int (*)(unsigned, unsigned, int);
+constinit cohook::hook::RealFunction<CloseRangeFn> real_close_range{
+    "close_range", [](unsigned first, unsigned last, int flags) {
+      return static_cast<int>(::syscall(SYS_close_range, first, last, flags));
+    }};
+using ClosefromFn = void (*)(int);
+constinit cohook::hook::RealFunction<ClosefromFn> real_closefrom{
+    "closefrom", [](int lowest) { ::syscall(SYS_close_range, static_cast<unsigned>(lowest), ~0u, 0); }};
+
+}  // namespace
+
+COHOOK_INTERPOSE int close_range(unsigned first, unsigned last, int flags) {
+  // With CLOSE_RANGE_CLOEXEC nothing is closed now: the numbers only get close-on-exec.
+  if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last) forget_range(first, last);
+  return real_close_range(first, last, flags);
+}
+
+COHOOK_INTERPOSE void closefrom(int lowest) {
+  if (lowest >= 0) forget_range(static_cast<unsigned>(lowest), ~0u);
+  real_closefrom(lowest);
 }
 
 COHOOK_TRACED_HOOK(int, shutdown, (int fd, int how), (fd, how), cohook::trace::trace_shutdown) {

@@ -75,7 +75,7 @@ constinit FdTable g_table;
     &link_anchor::io_hooks,    &link_anchor::socket_io_hooks, &link_anchor::fd_hooks,
     &link_anchor::open_hooks,  &link_anchor::connection_hooks, &link_anchor::poll_hooks,
     &link_anchor::sleep_hooks, &link_anchor::dns_hooks,        &link_anchor::fortify_hooks,
-    &link_anchor::socket_privacy,
+    &link_anchor::socket_privacy, &link_anchor::child_process_hooks,
 };
 
 }  // namespace

@@ -76,6 +76,8 @@ class FdTable {
   void set_kind(int fd, FdKind kind);
   // fd is being closed or handed to another file. Never allocates.
   void forget(int fd);
+  // One past the highest fd number the table has storage for: numbers from here on have no entry.
+  std::size_t number_end() const { return chunk_end_.load(std::memory_order_acquire) << kChunkBits; }
   // new_fd is a duplicate of fd (dup, dup2, dup3, F_DUPFD): same file, same kind, and neither
   // number is private any more.
   void copy(int fd, int new_fd);

@@ -17,6 +17,7 @@ extern const char sleep_hooks;
 extern const char dns_hooks;
 extern const char fortify_hooks;
 extern const char socket_privacy;
+extern const char child_process_hooks;
 // Linked through sleep_hooks (see its anchor list).
 extern const char signal_hooks;
 extern const char process_hooks;

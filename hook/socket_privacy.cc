@@ -1,11 +1,8 @@
 #include "hook/socket_privacy.h"
 
-#include <pthread.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
 
-#include <cerrno>
 #include <cstring>
 
 #include "hook/fd_table.h"
@@ -29,19 +26,6 @@ bool is_timeout_option(int level, int name) {
       return false;
   }
 }
-
-// Before fork, in the parent (fds made by other threads until the fork are covered by the
-// handlers after it), and after it on both sides.
-[[maybe_unused]] const bool kShareOnFork = (::pthread_atfork(note_child_process, note_child_process, note_child_process), true);
-
-using SpawnFn = int (*)(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*, char* const[],
-                        char* const[]);
-int spawn_unavailable(pid_t*, const char*, const posix_spawn_file_actions_t*, const posix_spawnattr_t*, char* const[],
-                      char* const[]) {
-  return ENOSYS;
-}
-constinit RealFunction<SpawnFn> real_posix_spawn{"posix_spawn", spawn_unavailable};
-constinit RealFunction<SpawnFn> real_posix_spawnp{"posix_spawnp", spawn_unavailable};
 
 }  // namespace
 
@@ -81,22 +65,6 @@ COHOOK_INTERPOSE int ioctl(int fd, unsigned long request, ...) {
 COHOOK_INTERPOSE int setsockopt(int fd, int level, int name, const void* value, socklen_t length) {
   if (cohook::hook::is_timeout_option(level, name)) FdTable::instance().share(fd);
   return real_functions.setsockopt(fd, level, name, value, length);
-}
-
-// Weak: libcohook.so's green layer defines the strong ones (green/child_mask.cc), which report
-// the child as well.
-COHOOK_INTERPOSE __attribute__((weak)) int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
-                                               const posix_spawnattr_t* attributes, char* const argv[],
-                                               char* const envp[]) {
-  cohook::hook::note_child_process();
-  return cohook::hook::real_posix_spawn(pid, path, actions, attributes, argv, envp);
-}
-
-COHOOK_INTERPOSE __attribute__((weak)) int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
-                                                const posix_spawnattr_t* attributes, char* const argv[],
-                                                char* const envp[]) {
-  cohook::hook::note_child_process();
-  return cohook::hook::real_posix_spawnp(pid, file, actions, attributes, argv, envp);
 }
 
 const char cohook::hook::link_anchor::socket_privacy = 0;

@@ -4,10 +4,10 @@
 //
 // Reported here, in hook/: ioctl FIONBIO and setsockopt SO_RCVTIMEO/SO_SNDTIMEO (interposed in
 // socket_privacy.cc), fcntl F_SETFL (fd_hooks.cc), fds sent with SCM_RIGHTS (socket_io_hooks.cc),
-// fork (atfork handlers), system and popen (process_hooks.cc) and, for programs linked with
-// libcohook.a, posix_spawn and posix_spawnp. libcohook.so's green layer interposes the exec
-// family and posix_spawn itself (green/child_mask.cc) and reports them too, which also covers
-// vfork + exec there.
+// system and popen (process_hooks.cc), and fork, _Fork, posix_spawn, posix_spawnp and the exec
+// family (child_process_hooks.cc; libcohook.so's green layer replaces the last two groups with
+// its own, which report too). An exec reports because in a vfork child it runs in the parent's
+// memory: that is how vfork + exec is seen.
 #pragma once
 
 #include <sys/socket.h>
