@@ -15,8 +15,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -46,29 +44,10 @@ TcpPair tcp_pair() {
   return pair;
 }
 
-// Writes "!late" into fd after 3 s unless destroyed first (a plain thread in both modes).
-class Watchdog {
+// Writes "!late" into fd every 3 s until destroyed.
+class Watchdog : public hook_test::Watchdog {
  public:
-  explicit Watchdog(int fd)
-      : thread_([this, fd] {
-          std::unique_lock<std::mutex> lock(mutex_);
-          if (!done_cv_.wait_for(lock, std::chrono::seconds(3), [this] { return done_; }))
-            (void)!::write(fd, "!late", 5);
-        }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    done_cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable done_cv_;
-  bool done_ = false;
-  std::thread thread_;
+  explicit Watchdog(int fd) : hook_test::Watchdog([fd] { (void)!::write(fd, "!late", 5); }) {}
 };
 
 // One read of up to `size` bytes: "2 'ab'", with " slow" if it took a second or more (a correct

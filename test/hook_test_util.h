@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -130,6 +132,34 @@ inline std::string run_checking_thread_free(Mode mode, const char* name, const s
   });
   return out;
 }
+
+// Runs `action` every 3 s until destroyed, on a plain thread in both modes (a coroutine could not
+// run while a wrongly blocked call holds the scheduler thread). The suites that use it pass each
+// scenario in well under 3 s, so it only fires when a call waits where libc would not: its action
+// ends that wait (data written, a shutdown), and the transcript shows the lateness instead of a
+// hung suite.
+class Watchdog {
+ public:
+  explicit Watchdog(std::function<void()> action)
+      : thread_([this, action = std::move(action)] {
+          std::unique_lock<std::mutex> lock(mutex_);
+          while (!done_cv_.wait_for(lock, std::chrono::seconds(3), [this] { return done_; })) action();
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    done_cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: it starts running once the members above exist
+};
 
 // A listening TCP socket on 127.0.0.1 with a kernel-chosen port.
 inline int listen_loopback(int* port, int backlog = 128, int type_flags = 0) {
