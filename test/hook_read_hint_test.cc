@@ -94,6 +94,7 @@ std::string forked_child_writes(Mode mode) {
   int status = 0;
   ::waitpid(child, &status, 0);
   out += "; exit " + std::to_string(WEXITSTATUS(status));
+  watchdog.stop();
   ::close(pair.server);
   ::close(pair.client);
   return out;
@@ -113,6 +114,7 @@ std::string dup_read_by_another_coroutine(Mode mode) {
   }
   sleep_ms(50);  // the scheduler polls meanwhile
   out += "; dup " + other + "; " + timed_read(pair.server);
+  watchdog.stop();
   ::close(dup_fd);
   ::close(pair.server);
   ::close(pair.client);
@@ -138,6 +140,7 @@ std::string data_between_short_read_and_park(Mode mode) {
   });
   out += "; " + timed_read(pair.server);
   peer.join();
+  watchdog.stop();
   ::close(pair.server);
   ::close(pair.client);
   return out;
@@ -193,6 +196,8 @@ TEST(ReadHint, NumberClosedAndReusedWhileParked) {
     EXPECT_EQ(reused, number) << "the lowest free number is reused";
     sleep_ms(50);
     fresh = timed_read(reused, 16);
+    watchdog.stop();
+    watchdog2.stop();
     for (int fd : {reused, client, client2, listener}) ::close(fd);
   });
   EXPECT_EQ(parked, "2 'ab'; -1 EBADF");

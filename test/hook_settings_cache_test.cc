@@ -38,6 +38,7 @@ std::string change_on_the_fd(Mode mode, const std::function<void(int, bool)>& se
   out += "; on " + (timeout ? read_until_timeout(pair.fd) : timed_read(pair.fd));
   set(pair.fd, false);
   out += "; off " + parked_read(mode, pair.fd, pair.other, "c");
+  watchdog.stop();
   close_pair(pair);
   return out;
 }
@@ -87,6 +88,7 @@ std::string send_timeout(Mode mode, int option, bool inherited) {
     out += n > 0 && n < static_cast<ssize_t>(data.size()) ? "; partial" : "; " + result(n);
     out += waited_for_timeout(start);
   }
+  watchdog.stop();
   close_pair(pair);
   return out;
 }
@@ -113,6 +115,7 @@ std::string number_reused(Mode mode, bool first_nonblocking) {
   int b = ::accept4(listener, nullptr, nullptr, first_nonblocking ? 0 : SOCK_NONBLOCK);
   out += b == a ? "; same number" : "; number " + std::to_string(b) + " not " + std::to_string(a);
   out += "; B " + (first_nonblocking ? parked_read(mode, b, client_b, "c") : timed_read(b));
+  watchdog.stop();
   for (int fd : {b, client_a, client_b, listener}) ::close(fd);
   return out;
 }
@@ -149,6 +152,7 @@ std::string reused_by_received_fd(Mode mode, Closer closer) {
   out += received == pair.fd ? "; same number" : "; number " + std::to_string(received) + " not " + std::to_string(pair.fd);
   set_nonblocking_fcntl(sent.fd, true);
   out += "; read " + timed_read(received);
+  watchdog.stop();
   for (int fd : fillers) ::close(fd);
   for (int fd : {received, pair.other, channel[0], channel[1]}) ::close(fd);
   close_pair(sent);
@@ -166,6 +170,7 @@ std::string timeout_inherited_from_listener(Mode) {
   Watchdog watchdog([&] { send_late(client); });
   std::string out = "first " + read_until_timeout(server);
   out += "; second " + read_until_timeout(server);
+  watchdog.stop();
   for (int fd : {server, client, listener}) ::close(fd);
   return out;
 }
@@ -249,6 +254,7 @@ TEST(SettingsCache, LearningStepLearns) {
       EXPECT_EQ(cohook::hook::FdTable::instance().settings_known_plain(pair.fd), connected) << static_cast<int>(ends);
       EXPECT_EQ(learn(Mode::kHooked, pair), kLearned);
       EXPECT_TRUE(cohook::hook::FdTable::instance().settings_known_plain(pair.fd)) << static_cast<int>(ends);
+      watchdog.stop();
       close_pair(pair);
     });
   }

@@ -40,6 +40,7 @@ std::string through_duplicate(Mode mode, int (*make_copy)(int fd), bool set_on_c
   out += copy >= 0 && copy != pair.fd ? "; copied" : "; copy " + result(copy);
   set_nonblocking_fcntl(set_on_copy ? copy : pair.fd, true);
   out += "; read " + timed_read(set_on_copy ? pair.fd : copy);
+  watchdog.stop();
   ::close(copy);
   close_pair(pair);
   return out;
@@ -65,6 +66,7 @@ std::string duplicate_closed(Mode mode, bool raw_syscall) {
   if (raw_syscall) ::syscall(SYS_fcntl, pair.fd, F_SETFL, flags | O_NONBLOCK);
   else ::fcntl(pair.fd, F_SETFL, flags | O_NONBLOCK);
   out += "; read " + timed_read(pair.fd);
+  watchdog.stop();
   close_pair(pair);
   return out;
 }
@@ -85,6 +87,7 @@ std::string forked_child_sets_nonblocking(Mode mode, bool underscore_fork) {
   ::waitpid(child, &status, 0);
   out += "; child exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   out += "; read " + timed_read(pair.fd);
+  watchdog.stop();
   close_pair(pair);
   return out;
 }
@@ -148,6 +151,7 @@ std::string program_sets_nonblocking(Mode mode, int (*run)(const std::string& pr
   else code = run(program_path(), pair.fd);
   out += "; program exit " + std::to_string(code);
   out += "; read " + timed_read(pair.fd);
+  watchdog.stop();
   close_pair(pair);
   return out;
 }
@@ -182,6 +186,7 @@ std::string helper_sets_nonblocking(Mode mode, bool batch) {
   int status = -1;
   ::waitpid(helper, &status, 0);
   out += "; helper exit " + std::to_string(exit_code(status));
+  watchdog.stop();
   ::close(channel[0]);
   close_pair(pair);
   return out;

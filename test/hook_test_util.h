@@ -145,13 +145,17 @@ class Watchdog {
           std::unique_lock<std::mutex> lock(mutex_);
           while (!done_cv_.wait_for(lock, std::chrono::seconds(3), [this] { return done_; })) action();
         }) {}
-  ~Watchdog() {
+  ~Watchdog() { stop(); }
+
+  // Called before the watched fds are closed: a late write must never reach a closed number, nor
+  // whatever file takes it next.
+  void stop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       done_ = true;
     }
     done_cv_.notify_all();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
 
  private:
