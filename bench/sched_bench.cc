@@ -5,6 +5,8 @@
 //                                (libco's co_resume/co_yield pair)
 //   BM_SchedulerYield            Scheduler::yield between two coroutines taking turns through
 //                                the ready queue (one iteration = 2 x kYields yields)
+//   BM_SchedulerYieldMany/N      the same with N coroutines, each stack a few KiB deep: at N =
+//                                10000 each resume finds its stack out of cache
 //   BM_SpawnFinish/N             Scheduler::spawn of N empty coroutines, then run_until_idle()
 //   BM_GoInRuntime               cohook::go of kGoBatch empty coroutines inside Runtime(1).run
 //   BM_ParkedRss/stack           VmRSS growth while kParked coroutines wait on one WaitGroup
@@ -106,6 +108,40 @@ void BM_SchedulerYield(benchmark::State& state) {
 }
 BENCHMARK(BM_SchedulerYield)->UseRealTime();
 
+void BM_SchedulerYieldMany(benchmark::State& state) {
+  // N coroutines, started before the timing, take turns through the ready queue: an iteration is
+  // one scheduler round, in which each resumes once and yields. Each has touched a few KiB of
+  // its stack (as a server's connection coroutine has, with its buffer and hooked-call frames):
+  // with N in the thousands, each resume finds the coroutine's stack out of cache, as a server
+  // under load at 10k connections does.
+  const int coroutines = static_cast<int>(state.range(0));
+  Scheduler& scheduler = Scheduler::this_thread();
+  long yields = 0;
+  int started = 0;
+  bool stop = false;
+  auto body = [&] {
+    volatile char frame[4096];
+    for (std::size_t i = 0; i < sizeof frame; i += 64) frame[i] = 1;
+    ++started;
+    for (std::size_t i = 0; !stop; i = (i + 64) % sizeof frame) {
+      Scheduler::yield();
+      ++yields;
+      frame[i] = frame[i] + 1;
+    }
+  };
+  for (int i = 0; i < coroutines; ++i) scheduler.spawn(body, SpawnOptions{})->release();
+  while (started < coroutines) scheduler.run_once(0);
+  long yields_before = yields;
+  for (auto _ : state) scheduler.run_once(0);
+  long timed_yields = yields - yields_before;
+  stop = true;
+  scheduler.run_until_idle();
+  if (timed_yields != static_cast<long>(coroutines) * static_cast<long>(state.iterations()))
+    state.SkipWithError("yields went missing");
+  state.counters["per_yield"] = per_unit(coroutines);
+}
+BENCHMARK(BM_SchedulerYieldMany)->Arg(2)->Arg(10000)->UseRealTime();
+
 // ---------------------------------------------------------------- spawn + finish
 
 void BM_SpawnFinish(benchmark::State& state) {
@@ -206,6 +242,8 @@ void print_summary(const MedianReporter& r) {
       {"BM_FiberRoundTrip/real_time", nullptr, "coctx Fiber round trip"},
       {"BM_CoroutineResumeSuspend/real_time", nullptr, "Coroutine resume + suspend"},
       {"BM_SchedulerYield/real_time", "per_yield", "Scheduler::yield, 2 coroutines (per yield)"},
+      {"BM_SchedulerYieldMany/2/real_time", "per_yield", "one round of 2 coroutines (per yield)"},
+      {"BM_SchedulerYieldMany/10000/real_time", "per_yield", "one round of 10000, cold stacks (per yield)"},
       {"BM_SpawnFinish/1/real_time", "per_coroutine", "spawn + run_until_idle, 1 at a time"},
       {"BM_SpawnFinish/1000/real_time", "per_coroutine", "spawn 1000 + run_until_idle (each)"},
       {"BM_GoInRuntime/real_time", "per_coroutine", "cohook::go in Runtime(1) (each)"},

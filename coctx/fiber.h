@@ -72,6 +72,17 @@ class Fiber {
   // The last switch out of a fiber that will never run again (lets ASan drop its fake stack).
   [[noreturn]] void exit_to(Fiber& next, void* transfer = nullptr);
 
+  // A hint that this suspended fiber is about to be resumed: starts loading the top of its stack
+  // (the switch frame and the frames of the calls it stopped in), so that the switch finds those
+  // lines in cache. A server with thousands of connection coroutines finds every stack cold
+  // otherwise, and a resume then costs a TLB walk and several cache misses (bench/sched_bench's
+  // BM_SchedulerYieldMany). Only loads: any address works, and nothing is written.
+  void prefetch_resume() const {
+    const char* top = static_cast<const char*>(ctx_.sp);
+    for (std::size_t offset = 0; offset < kResumePrefetchBytes; offset += 64) __builtin_prefetch(top + offset);
+  }
+  static constexpr std::size_t kResumePrefetchBytes = 512;
+
   // A shared stack's span lives in the SharedStack; a private one's in the fiber.
   StackSpan stack() const { return shared_ != nullptr ? shared_->span_ : StackSpan{low_, size_, guarded_}; }
   // Where a suspended fiber's stack pointer stopped (for stack dumps).

@@ -382,6 +382,7 @@ void Scheduler::run_ready() {
     if (ready_head_ == nullptr) ready_tail_ = nullptr;
     --ready_count_;
     coroutine->next_ready_ = nullptr;
+    if (ready_head_ != nullptr) ready_head_->prefetch_resume();
     coroutine->resume();
   }
   // Then a few not-started ones, each taken from the fresh queue only as it starts: while it
