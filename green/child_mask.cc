@@ -116,7 +116,6 @@ int spawn(SpawnFn real, pid_t* pid, const char* path, const posix_spawn_file_act
   return result;
 }
 
-
 }  // namespace
 }  // namespace cohook::green
 

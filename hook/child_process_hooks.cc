@@ -24,7 +24,8 @@ namespace cohook::hook {
 namespace {
 
 // Before fork, in the parent; after it on both sides too, for fds other threads made meanwhile.
-[[maybe_unused]] const bool kReportFork = (::pthread_atfork(note_child_process, note_child_process, note_child_process), true);
+[[maybe_unused]] const bool kReportFork =
+    (::pthread_atfork(note_child_process, note_child_process, note_child_process), true);
 
 template <class Result, class... Args>
 Result unavailable(Args...) {
@@ -131,7 +132,8 @@ COHOOK_WEAK_HOOK int execlp(const char* file, const char* arg, ...) {
 COHOOK_WEAK_HOOK int execle(const char* path, const char* arg, ...) {
   va_list arguments;
   va_start(arguments, arg);
-  int result = exec_with_list(arg, &arguments, true, [&](char** argv, char** envp) { return execve(path, argv, envp); });
+  int result =
+      exec_with_list(arg, &arguments, true, [&](char** argv, char** envp) { return execve(path, argv, envp); });
   va_end(arguments);
   return result;
 }

@@ -20,10 +20,10 @@
 
 #include "hook/fd_table.h"
 #include "hook/interpose.h"
-#include "hook/trace.h"
-#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "poller/poller.h"
 
 using cohook::hook::FdKind;

@@ -72,9 +72,9 @@ constinit FdTable g_table;
 
 // See link_anchors.h: referring to every hook file's anchor links them all.
 [[gnu::used]] const char* const kEveryHookFile[] = {
-    &link_anchor::io_hooks,    &link_anchor::socket_io_hooks, &link_anchor::fd_hooks,
-    &link_anchor::open_hooks,  &link_anchor::connection_hooks, &link_anchor::poll_hooks,
-    &link_anchor::sleep_hooks, &link_anchor::dns_hooks,        &link_anchor::fortify_hooks,
+    &link_anchor::io_hooks,       &link_anchor::socket_io_hooks,     &link_anchor::fd_hooks,
+    &link_anchor::open_hooks,     &link_anchor::connection_hooks,    &link_anchor::poll_hooks,
+    &link_anchor::sleep_hooks,    &link_anchor::dns_hooks,           &link_anchor::fortify_hooks,
     &link_anchor::socket_privacy, &link_anchor::child_process_hooks,
 };
 
@@ -188,7 +188,8 @@ void FdTable::adopt_private_socket(int fd, bool allocate) {
   if (entry == nullptr) return;
   Bits old = entry->load(std::memory_order_relaxed);
   while (!entry->compare_exchange_weak(
-      old, static_cast<Bits>(((old + kGenerationStep) & kGenerationMask) | static_cast<Bits>(FdKind::kSocket) | kPrivate),
+      old,
+      static_cast<Bits>(((old + kGenerationStep) & kGenerationMask) | static_cast<Bits>(FdKind::kSocket) | kPrivate),
       std::memory_order_relaxed)) {
   }
 }
@@ -213,7 +214,8 @@ void FdTable::remember_plain_settings(int fd, PrivateToken token) {
 }
 
 void FdTable::share(int fd) {
-  if (Entry* entry = find(fd)) entry->fetch_and(static_cast<Bits>(~(kPrivate | kPlainSettings)), std::memory_order_relaxed);
+  if (Entry* entry = find(fd))
+    entry->fetch_and(static_cast<Bits>(~(kPrivate | kPlainSettings)), std::memory_order_relaxed);
 }
 
 void FdTable::share_all() {

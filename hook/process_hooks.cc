@@ -32,12 +32,12 @@
 
 #include "hook/child_wait.h"
 #include "hook/interpose.h"
-#include "hook/trace.h"
-#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
 #include "hook/signal_hooks.h"
 #include "hook/socket_privacy.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 
 extern char** environ;
 

@@ -16,11 +16,11 @@
 
 #include "hook/blocking_call.h"
 #include "hook/interpose.h"
-#include "hook/trace.h"
-#include "hook/trace_points.h"
 #include "hook/link_anchors.h"
 #include "hook/real_functions.h"
 #include "hook/socket_privacy.h"
+#include "hook/trace.h"
+#include "hook/trace_points.h"
 #include "sched/scheduler.h"
 
 using cohook::hook::BlockingCall;

@@ -29,7 +29,9 @@ bool is_timeout_option(int level, int name) {
 
 }  // namespace
 
-void note_child_process() { FdTable::instance().share_all(); }
+void note_child_process() {
+  FdTable::instance().share_all();
+}
 
 void note_fds_sent(const msghdr* message) {
   if (message == nullptr || message->msg_control == nullptr || message->msg_controllen < sizeof(cmsghdr)) return;

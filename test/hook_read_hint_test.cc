@@ -5,6 +5,7 @@
 // (and whose event is harvested) between the short read and the next read, and a number closed
 // and reused while a coroutine was parked on it. A watchdog writes "!late" after 3 s, so a read
 // that parked for good shows up in the transcript (with "slow") instead of hanging the suite.
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -17,8 +18,6 @@
 #include <chrono>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "hook_test_util.h"
 #include "sched/coroutine.h"

@@ -5,6 +5,7 @@
 // sent to another process. Raw (hooks pass through) and hooked (in a coroutine) transcripts must
 // both be the expected one: libc is the specification.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,8 +13,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "hook/fd_table.h"
 #include "hook_settings_util.h"
@@ -108,9 +107,9 @@ std::string number_reused(Mode mode, bool first_nonblocking) {
     send_late(client_b);
   });
   int a = ::accept4(listener, nullptr, nullptr, first_nonblocking ? SOCK_NONBLOCK : 0);
-  std::string out = first_nonblocking ? "A " + timed_read(a)
-                                      : "A " + parked_read(mode, a, client_a, "a") + " " +
-                                            parked_read(mode, a, client_a, "b");
+  std::string out = first_nonblocking
+                        ? "A " + timed_read(a)
+                        : "A " + parked_read(mode, a, client_a, "a") + " " + parked_read(mode, a, client_a, "b");
   ::close(a);
   int b = ::accept4(listener, nullptr, nullptr, first_nonblocking ? 0 : SOCK_NONBLOCK);
   out += b == a ? "; same number" : "; number " + std::to_string(b) + " not " + std::to_string(a);
@@ -143,13 +142,20 @@ std::string reused_by_received_fd(Mode mode, Closer closer) {
   while ((filler = ::open("/dev/null", O_RDONLY)) >= 0 && filler < pair.fd) fillers.push_back(filler);
   ::close(filler);  // the first one above
   switch (closer) {
-    case Closer::kClose: ::close(pair.fd); break;
-    case Closer::kCloseRange: out += "; close_range " + result(::close_range(pair.fd, pair.fd, 0)); break;
-    case Closer::kClosefrom: ::closefrom(pair.fd); break;
+    case Closer::kClose:
+      ::close(pair.fd);
+      break;
+    case Closer::kCloseRange:
+      out += "; close_range " + result(::close_range(pair.fd, pair.fd, 0));
+      break;
+    case Closer::kClosefrom:
+      ::closefrom(pair.fd);
+      break;
   }
   out += "; sent " + result(send_fd(channel[0], sent.fd, false));
   int received = receive_fd(channel[1]);
-  out += received == pair.fd ? "; same number" : "; number " + std::to_string(received) + " not " + std::to_string(pair.fd);
+  out += received == pair.fd ? "; same number"
+                             : "; number " + std::to_string(received) + " not " + std::to_string(pair.fd);
   set_nonblocking_fcntl(sent.fd, true);
   out += "; read " + timed_read(received);
   watchdog.stop();
@@ -177,22 +183,30 @@ std::string timeout_inherited_from_listener(Mode) {
 
 const std::string kNonblockingThenBack = expect_after_learning("on -1 EAGAIN; off 1 'c'");
 const std::string kTimeoutThenBack = expect_after_learning("on -1 EAGAIN after the timeout; off 1 'c'");
-const std::string kSendTimeout = expect_after_learning("write 1048576; partial after the timeout; -1 EAGAIN after the timeout");
+const std::string kSendTimeout =
+    expect_after_learning("write 1048576; partial after the timeout; -1 EAGAIN after the timeout");
 const std::string kInheritedSendTimeout =
     expect_after_learning("partial after the timeout; -1 EAGAIN after the timeout");
 const std::string kReceivedEagain = expect_after_learning("sent 1; same number; read -1 EAGAIN");
 const std::string kCloseRangeReceivedEagain =
     expect_after_learning("close_range 0; sent 1; same number; read -1 EAGAIN");
 
-void set_receive_timeout(int fd, bool on) { set_timeout(fd, SO_RCVTIMEO, on); }
+void set_receive_timeout(int fd, bool on) {
+  set_timeout(fd, SO_RCVTIMEO, on);
+}
 
 const Scenario kScenarios[] = {
     // The learned fd's own settings.
-    {"fcntl_setfl", [](Mode m) { return change_on_the_fd(m, set_nonblocking_fcntl, false); }, kNonblockingThenBack.c_str()},
-    {"ioctl_fionbio", [](Mode m) { return change_on_the_fd(m, set_nonblocking_ioctl, false); }, kNonblockingThenBack.c_str()},
+    {"fcntl_setfl", [](Mode m) { return change_on_the_fd(m, set_nonblocking_fcntl, false); },
+     kNonblockingThenBack.c_str()},
+    {"ioctl_fionbio", [](Mode m) { return change_on_the_fd(m, set_nonblocking_ioctl, false); },
+     kNonblockingThenBack.c_str()},
     {"so_rcvtimeo", [](Mode m) { return change_on_the_fd(m, set_receive_timeout, true); }, kTimeoutThenBack.c_str()},
     {"so_rcvtimeo_new",
-     [](Mode m) { return change_on_the_fd(m, [](int fd, bool on) { set_timeout(fd, SO_RCVTIMEO_NEW, on); }, true); },
+     [](Mode m) {
+       return change_on_the_fd(
+           m, [](int fd, bool on) { set_timeout(fd, SO_RCVTIMEO_NEW, on); }, true);
+     },
      kTimeoutThenBack.c_str()},
     // The same on the other kinds of private socket.
     {"fcntl_setfl_connected_end",
@@ -201,18 +215,19 @@ const Scenario kScenarios[] = {
     {"fcntl_setfl_socketpair",
      [](Mode m) { return change_on_the_fd(m, set_nonblocking_fcntl, false, Ends::kSocketpair); },
      kNonblockingThenBack.c_str()},
-    {"so_rcvtimeo_socketpair",
-     [](Mode m) { return change_on_the_fd(m, set_receive_timeout, true, Ends::kSocketpair); },
+    {"so_rcvtimeo_socketpair", [](Mode m) { return change_on_the_fd(m, set_receive_timeout, true, Ends::kSocketpair); },
      kTimeoutThenBack.c_str()},
     // ...and from a plain thread (its hooks are the real calls) while the coroutine learned.
     {"fcntl_setfl_from_plain_thread",
      [](Mode m) {
-       return change_on_the_fd(m, [](int fd, bool on) { std::thread(set_nonblocking_fcntl, fd, on).join(); }, false);
+       return change_on_the_fd(
+           m, [](int fd, bool on) { std::thread(set_nonblocking_fcntl, fd, on).join(); }, false);
      },
      kNonblockingThenBack.c_str()},
     {"so_rcvtimeo_from_plain_thread",
      [](Mode m) {
-       return change_on_the_fd(m, [](int fd, bool on) { std::thread(set_receive_timeout, fd, on).join(); }, true);
+       return change_on_the_fd(
+           m, [](int fd, bool on) { std::thread(set_receive_timeout, fd, on).join(); }, true);
      },
      kTimeoutThenBack.c_str()},
     // The send timeout.
@@ -237,7 +252,9 @@ const Scenario kScenarios[] = {
 
 class SettingsCacheTest : public ::testing::TestWithParam<Scenario> {};
 
-TEST_P(SettingsCacheTest, RawAndHookedAgree) { hook_test::check_raw_and_hooked(GetParam()); }
+TEST_P(SettingsCacheTest, RawAndHookedAgree) {
+  hook_test::check_raw_and_hooked(GetParam());
+}
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, SettingsCacheTest, ::testing::ValuesIn(kScenarios), hook_test::scenario_name);
 

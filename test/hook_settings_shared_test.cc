@@ -5,6 +5,7 @@
 // again. Raw (hooks pass through) and hooked (in a coroutine) transcripts must both be the
 // expected one: libc is the specification.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -15,8 +16,6 @@
 #include <filesystem>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "hook_settings_util.h"
 #include "hook_test_util.h"
@@ -46,12 +45,22 @@ std::string through_duplicate(Mode mode, int (*make_copy)(int fd), bool set_on_c
   return out;
 }
 
-int copy_dup(int fd) { return ::dup(fd); }
+int copy_dup(int fd) {
+  return ::dup(fd);
+}
 // dup2 and dup3 onto a number that is open (to /dev/null), which they close first.
-int copy_dup2(int fd) { return ::dup2(fd, ::open("/dev/null", O_RDONLY)); }
-int copy_dup3(int fd) { return ::dup3(fd, ::open("/dev/null", O_RDONLY), O_CLOEXEC); }
-int copy_dupfd(int fd) { return ::fcntl(fd, F_DUPFD, fd + 1); }
-int copy_dupfd_cloexec(int fd) { return ::fcntl(fd, F_DUPFD_CLOEXEC, fd + 1); }
+int copy_dup2(int fd) {
+  return ::dup2(fd, ::open("/dev/null", O_RDONLY));
+}
+int copy_dup3(int fd) {
+  return ::dup3(fd, ::open("/dev/null", O_RDONLY), O_CLOEXEC);
+}
+int copy_dupfd(int fd) {
+  return ::fcntl(fd, F_DUPFD, fd + 1);
+}
+int copy_dupfd_cloexec(int fd) {
+  return ::fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+}
 
 // The copy is closed again before the setting changes: the original stays shared, even changed
 // with a raw system call no hook sees (which the cache does not cover for a private socket), and
@@ -63,8 +72,10 @@ std::string duplicate_closed(Mode mode, bool raw_syscall) {
   ::close(::dup(pair.fd));
   out += "; again " + parked_read(mode, pair.fd, pair.other, "c") + " " + parked_read(mode, pair.fd, pair.other, "d");
   int flags = ::fcntl(pair.fd, F_GETFL);
-  if (raw_syscall) ::syscall(SYS_fcntl, pair.fd, F_SETFL, flags | O_NONBLOCK);
-  else ::fcntl(pair.fd, F_SETFL, flags | O_NONBLOCK);
+  if (raw_syscall)
+    ::syscall(SYS_fcntl, pair.fd, F_SETFL, flags | O_NONBLOCK);
+  else
+    ::fcntl(pair.fd, F_SETFL, flags | O_NONBLOCK);
   out += "; read " + timed_read(pair.fd);
   watchdog.stop();
   close_pair(pair);
@@ -98,7 +109,9 @@ std::string program_path() {
 }
 
 // Each starts the program on fd, waits for it and returns its exit status (-1: it did not run).
-int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+int exit_code(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 int run_spawn(const std::string& program, int fd, bool search_path) {
   std::string number = std::to_string(fd);
@@ -111,8 +124,12 @@ int run_spawn(const std::string& program, int fd, bool search_path) {
   ::waitpid(pid, &status, 0);
   return exit_code(status);
 }
-int run_posix_spawn(const std::string& program, int fd) { return run_spawn(program, fd, false); }
-int run_posix_spawnp(const std::string& program, int fd) { return run_spawn(program, fd, true); }
+int run_posix_spawn(const std::string& program, int fd) {
+  return run_spawn(program, fd, false);
+}
+int run_posix_spawnp(const std::string& program, int fd) {
+  return run_spawn(program, fd, true);
+}
 
 int run_system(const std::string& program, int fd) {
   return exit_code(::system((program + " " + std::to_string(fd)).c_str()));
@@ -147,8 +164,10 @@ std::string program_sets_nonblocking(Mode mode, int (*run)(const std::string& pr
   Watchdog watchdog([&] { send_late(pair.other); });
   std::string out = learn(mode, pair);
   int code = -1;
-  if (from_plain_thread) std::thread([&] { code = run(program_path(), pair.fd); }).join();
-  else code = run(program_path(), pair.fd);
+  if (from_plain_thread)
+    std::thread([&] { code = run(program_path(), pair.fd); }).join();
+  else
+    code = run(program_path(), pair.fd);
   out += "; program exit " + std::to_string(code);
   out += "; read " + timed_read(pair.fd);
   watchdog.stop();
@@ -233,7 +252,9 @@ const Scenario kScenarios[] = {
 
 class SettingsSharedTest : public ::testing::TestWithParam<Scenario> {};
 
-TEST_P(SettingsSharedTest, RawAndHookedAgree) { hook_test::check_raw_and_hooked(GetParam()); }
+TEST_P(SettingsSharedTest, RawAndHookedAgree) {
+  hook_test::check_raw_and_hooked(GetParam());
+}
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, SettingsSharedTest, ::testing::ValuesIn(kScenarios), hook_test::scenario_name);
 

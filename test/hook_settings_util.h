@@ -31,14 +31,18 @@ using hook_test::Peer;
 using hook_test::result;
 using Clock = std::chrono::steady_clock;
 
-inline void sleep_ms(int ms) { ::usleep(static_cast<useconds_t>(ms) * 1000); }
+inline void sleep_ms(int ms) {
+  ::usleep(static_cast<useconds_t>(ms) * 1000);
+}
 
 inline long ms_since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
 }
 
 // Ends a read of the other end that waits for good: "!late" arrives.
-inline void send_late(int fd) { (void)!::send(fd, "!late", 5, MSG_DONTWAIT | MSG_NOSIGNAL); }
+inline void send_late(int fd) {
+  (void)!::send(fd, "!late", 5, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
 
 struct Pair {
   int fd = -1;     // the end whose settings are learned and changed
@@ -109,7 +113,9 @@ inline std::string learn(Mode mode, const Pair& pair) {
   return "learn " + parked_read(mode, pair.fd, pair.other, "a") + " " + parked_read(mode, pair.fd, pair.other, "b");
 }
 inline constexpr const char* kLearned = "learn 1 'a' 1 'b'";
-inline std::string expect_after_learning(const char* rest) { return std::string(kLearned) + "; " + rest; }
+inline std::string expect_after_learning(const char* rest) {
+  return std::string(kLearned) + "; " + rest;
+}
 
 inline void set_nonblocking_fcntl(int fd, bool on) {
   int flags = ::fcntl(fd, F_GETFL);

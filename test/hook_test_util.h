@@ -3,6 +3,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -15,8 +16,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "cohook/cohook.hpp"
 
