@@ -32,17 +32,14 @@ extern "C" ssize_t __read_chk(int fd, void* buffer, size_t size, size_t buffer_s
 namespace {
 
 using hook_test::Mode;
+using hook_test::ms_since;
+using hook_test::Peer;
 using hook_test::result;
 using hook_test::Scenario;
-using hook_test::Peer;
 using Clock = std::chrono::steady_clock;
 
 
 std::string nonblock(int fd) { return "nonblock=" + std::to_string((::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0); }
-
-long ms_since(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
 
 // The coroutine (in hooked mode) uses fd with a hooked read, as a program would before handing
 // the fd to code that does not go through the hooks.

@@ -25,6 +25,8 @@
 namespace {
 
 using hook_test::Mode;
+using hook_test::sleep_ms;
+using hook_test::timed_read;
 
 struct TcpPair {
   int server = -1;  // the accepted end: the one read through the hint
@@ -48,19 +50,6 @@ class Watchdog : public hook_test::Watchdog {
  public:
   explicit Watchdog(int fd) : hook_test::Watchdog([fd] { (void)!::write(fd, "!late", 5); }) {}
 };
-
-// One read of up to `size` bytes: "2 'ab'", with " slow" if it took a second or more (a correct
-// read here returns in milliseconds; a wrong hint waits for the watchdog).
-std::string timed_read(int fd, std::size_t size = 8) {
-  char buffer[64];
-  auto start = std::chrono::steady_clock::now();
-  ssize_t n = ::read(fd, buffer, size);
-  std::string out = hook_test::result(n, buffer);
-  if (std::chrono::steady_clock::now() - start >= std::chrono::seconds(1)) out += " slow";
-  return out;
-}
-
-void sleep_ms(int ms) { ::usleep(static_cast<useconds_t>(ms) * 1000); }
 
 // The first read parks (so the poller registers the socket), then returns "ab", a short read:
 // from here on the hint says "empty".

@@ -27,17 +27,12 @@
 namespace settings_test {
 
 using hook_test::Mode;
+using hook_test::ms_since;
 using hook_test::Peer;
 using hook_test::result;
+using hook_test::sleep_ms;
+using hook_test::timed_read;
 using Clock = std::chrono::steady_clock;
-
-inline void sleep_ms(int ms) {
-  ::usleep(static_cast<useconds_t>(ms) * 1000);
-}
-
-inline long ms_since(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
 
 // Ends a read of the other end that waits for good: "!late" arrives.
 inline void send_late(int fd) {
@@ -70,16 +65,6 @@ inline Pair make_pair(Ends ends = Ends::kAccepted) {
 inline void close_pair(const Pair& pair) {
   ::close(pair.fd);
   ::close(pair.other);
-}
-
-// One read: "1 'a'", with " slow" if it took a second or more (only a watchdog makes it slow).
-inline std::string timed_read(int fd) {
-  char buffer[16];
-  auto start = Clock::now();
-  ssize_t n = ::read(fd, buffer, sizeof buffer);
-  std::string out = result(n, buffer);
-  if (ms_since(start) >= 1000) out += " slow";
-  return out;
 }
 
 // " after the timeout" for a wait that a 100 ms socket timeout ended, else how long it took.

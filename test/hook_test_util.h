@@ -132,6 +132,25 @@ inline std::string run_checking_thread_free(Mode mode, const char* name, const s
   return out;
 }
 
+inline void sleep_ms(int ms) {
+  ::usleep(static_cast<useconds_t>(ms) * 1000);
+}
+
+inline long ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+}
+
+// One read of up to `size` bytes: "2 'ab'", with " slow" if it took a second or more (the
+// scenarios that use it return in milliseconds when right; only their Watchdog makes one slow).
+inline std::string timed_read(int fd, std::size_t size = 16) {
+  char buffer[64];
+  auto start = std::chrono::steady_clock::now();
+  ssize_t n = ::read(fd, buffer, size < sizeof buffer ? size : sizeof buffer);
+  std::string out = result(n, buffer);
+  if (ms_since(start) >= 1000) out += " slow";
+  return out;
+}
+
 // Runs `action` every 3 s until destroyed, on a plain thread in both modes (a coroutine could not
 // run while a wrongly blocked call holds the scheduler thread). The suites that use it pass each
 // scenario in well under 3 s, so it only fires when a call waits where libc would not: its action
